@@ -1,0 +1,45 @@
+import Foundation
+
+/// The client's human-facing output: the start-up lines, one line per
+/// webhook, and reconnect notices. Logs go elsewhere (standard error).
+struct Console: Sendable {
+    let write: @Sendable (String) -> Void
+
+    func line(_ text: String) {
+        self.write(text)
+    }
+
+    func announce(channel id: String, serverURL: String) {
+        self.write("Issued Channel ID: \(id)")
+        self.write("Please set the webhook destination as follows: \(serverURL)/webhook/\(id)")
+    }
+
+    func webhook(_ summary: LocalForwarder.Summary, elapsed: Duration) {
+        let time = Self.clockTime()
+        let status = summary.status == 0 ? "---" : "\(summary.status)"
+        self.write(
+            "\(time)  \(summary.method.padding(toLength: 7, withPad: " ", startingAt: 0)) \(summary.path)  \(status)  \(Self.format(elapsed))  \(Self.format(bytes: summary.bytes))"
+        )
+    }
+
+    /// Local wall-clock time, `HH:mm:ss`.
+    static func clockTime() -> String {
+        var now = time(nil)
+        var parts = tm()
+        localtime_r(&now, &parts)
+        return String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
+    }
+
+    static func format(_ duration: Duration) -> String {
+        let milliseconds = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        if milliseconds < 1000 { return "\(Int(milliseconds.rounded()))ms" }
+        let seconds = milliseconds / 1000
+        return seconds < 10 ? String(format: "%.1fs", seconds) : "\(Int(seconds.rounded()))s"
+    }
+
+    static func format(bytes: Int) -> String {
+        if bytes < 1024 { return "\(bytes) B" }
+        if bytes < 1024 * 1024 { return String(format: "%.1f KiB", Double(bytes) / 1024) }
+        return String(format: "%.1f MiB", Double(bytes) / 1024 / 1024)
+    }
+}

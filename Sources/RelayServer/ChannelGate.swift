@@ -1,0 +1,177 @@
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOWebSocket
+import TunnelProtocol
+import WSCore
+
+/// Decides who may hold a channel's WebSocket (SPEC §2 `/ws/{channel_id}`),
+/// and runs the accepted connections.
+struct ChannelGate: Sendable {
+    static let v2Subprotocol = "webhook-over-websocket.v2"
+    /// Largest WebSocket message accepted: a v2 frame carries at most 64 KiB
+    /// of body; heads can be larger, but not this large.
+    static let maxMessageSize = 1 << 20
+
+    let registry: ChannelRegistry
+    let tokens: ChannelTokens
+    let logger: Logger
+
+    enum Refusal: Error {
+        case unauthorized(String)
+        case forbidden(String)
+        case conflict(String)
+
+        var status: HTTPResponse.Status {
+            switch self {
+            case .unauthorized: .unauthorized
+            case .forbidden: .forbidden
+            case .conflict: .conflict
+            }
+        }
+
+        var message: String {
+            switch self {
+            case .unauthorized(let m), .forbidden(let m), .conflict(let m): m
+            }
+        }
+    }
+
+    static func channelID(fromPath path: String) -> String? {
+        let prefix = "/ws/"
+        guard path.hasPrefix(prefix) else { return nil }
+        let id = path.dropFirst(prefix.count)
+        guard !id.isEmpty, !id.contains("/") else { return nil }
+        return String(id)
+    }
+
+    static func bearerToken(_ fields: HTTPFields) -> String? {
+        guard let value = fields[.authorization] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return "" }
+        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Checks the token: a token that is present is checked first. Returns
+    /// whether it proves ownership (which lets an unknown channel come back).
+    func authorize(_ id: String, token: String?) async throws(Refusal) -> Bool {
+        guard let token else { return false }
+        do {
+            try await self.tokens.verify(token, channel: id)
+            return true
+        } catch .wrongChannel {
+            throw .unauthorized("the token belongs to another channel")
+        } catch {
+            throw .unauthorized("the token is invalid or expired")
+        }
+    }
+
+    /// The answer a plain (non-upgrade) `GET /ws/{id}` gets: the refusal an
+    /// upgrade would get, or `nil` when the upgrade would be accepted. Lets a
+    /// client whose upgrade failed learn why.
+    func check(_ id: String, token: String?) async -> Refusal? {
+        do {
+            let owns = try await self.authorize(id, token: token)
+            if await self.registry.isConnected(id) { return .conflict("the channel already has a connected client") }
+            if !owns, await !self.registry.isKnown(id) { return .forbidden("unknown channel") }
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Decides an upgrade request, claiming the channel when it is accepted.
+    func decide(_ request: HTTPRequest) async -> UpgradeDecision? {
+        guard let id = Self.channelID(fromPath: request.path?.split(separator: "?").first.map(String.init) ?? "") else {
+            return nil
+        }
+        let token = Self.bearerToken(request.headerFields)
+        let owns: Bool
+        do {
+            owns = try await self.authorize(id, token: token)
+        } catch {
+            return .refuse(error.status, message: error.message)
+        }
+        switch await self.registry.claim(id, recreate: owns) {
+        case .unknown:
+            return .refuse(.forbidden, message: "unknown channel")
+        case .alreadyConnected:
+            return .refuse(.conflict, message: "the channel already has a connected client")
+        case .granted(let connection):
+            let offered = request.headerFields[values: .secWebSocketProtocol]
+                .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            let v2 = offered.contains(Self.v2Subprotocol)
+            var headers = HTTPFields()
+            if v2 { headers[.secWebSocketProtocol] = Self.v2Subprotocol }
+            let registry = self.registry
+            let logger = self.logger
+            return .accept(headers: headers) { inbound, outbound, _ in
+                if v2 {
+                    await Self.runMultiplexed(id, connection: connection, inbound: inbound, outbound: outbound, registry: registry, logger: logger)
+                } else {
+                    await Self.runLegacy(id, connection: connection, inbound: inbound, outbound: outbound, registry: registry, logger: logger)
+                }
+            }
+        }
+    }
+
+    private static func runMultiplexed(
+        _ id: String,
+        connection: UInt64,
+        inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        registry: ChannelRegistry,
+        logger: Logger
+    ) async {
+        let multiplexer = StreamMultiplexer(role: .opener) { buffer in
+            try await outbound.write(.binary(buffer))
+        }
+        await registry.attach(id, connection: connection, session: .multiplexed(multiplexer))
+        logger.info("client connected", metadata: ["channel": "\(id)", "protocol": "v2"])
+        var reason = "client disconnected"
+        do {
+            for try await message in inbound.messages(maxSize: Self.maxMessageSize) {
+                guard case .binary(let buffer) = message else {
+                    throw TunnelProtocolError.unexpectedFrame("text message on a v2 connection")
+                }
+                _ = try multiplexer.receive(buffer)
+            }
+        } catch {
+            reason = "\(error)"
+            try? await outbound.close(.protocolError, reason: "protocol error")
+        }
+        await registry.detach(id, connection: connection)
+        multiplexer.shutdown(StreamResetReason(.connectionLost, "the channel's client disconnected"))
+        logger.info("client disconnected", metadata: ["channel": "\(id)", "reason": "\(reason)"])
+    }
+
+    private static func runLegacy(
+        _ id: String,
+        connection: UInt64,
+        inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        registry: ChannelRegistry,
+        logger: Logger
+    ) async {
+        let session = LegacySession(outbound: outbound)
+        await registry.attach(id, connection: connection, session: .legacy(session))
+        logger.info("client connected", metadata: ["channel": "\(id)", "protocol": "legacy"])
+        do {
+            // A whole response travels in one message (base64 of up to the body limit).
+            for try await message in inbound.messages(maxSize: Int(Int32.max)) {
+                guard case .text(let text) = message else { continue }
+                do {
+                    try session.receive(text)
+                } catch {
+                    logger.warning("malformed legacy message", metadata: ["channel": "\(id)", "error": "\(error)"])
+                }
+            }
+        } catch {
+            logger.debug("legacy connection failed", metadata: ["error": "\(error)"])
+        }
+        await registry.detach(id, connection: connection)
+        session.close()
+        logger.info("client disconnected", metadata: ["channel": "\(id)"])
+    }
+}

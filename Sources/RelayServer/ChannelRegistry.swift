@@ -1,0 +1,124 @@
+/// The channels of this replica and their connected clients.
+///
+/// Wraps the pure ``ChannelTable`` with what needs a clock and waiting:
+/// webhooks for a channel whose client is away wait here (bounded) for it to
+/// come back.
+actor ChannelRegistry {
+    /// What a webhook finds when it looks its channel up.
+    enum Lookup {
+        case connected(ClientSession)
+        /// No such channel: 404.
+        case unknown
+        /// Known (or possibly known) but no client came in time: 503.
+        case unavailable
+    }
+
+    private var table = ChannelTable()
+    private var sessions: [String: ClientSession] = [:]
+    private var waiters: [String: [UInt64: AsyncStream<ClientSession>.Continuation]] = [:]
+    private var nextWaiter: UInt64 = 0
+    private let clock = ContinuousClock()
+    private let startedAt: ContinuousClock.Instant
+    private let ttl: Duration
+    private let hold: Duration
+    /// Unknown channels are held like reconnecting ones until this instant.
+    private let graceUntil: ContinuousClock.Instant
+
+    init(ttl: Duration, hold: Duration, startupGrace: Duration) {
+        self.startedAt = self.clock.now
+        self.ttl = ttl
+        self.hold = hold
+        self.graceUntil = self.startedAt.advanced(by: startupGrace)
+    }
+
+    func issue(_ id: String) {
+        self.table.issue(id, now: self.clock.now)
+    }
+
+    func claim(_ id: String, recreate: Bool) -> ChannelTable.ClaimDecision {
+        self.table.claim(id, recreate: recreate)
+    }
+
+    /// The claimed connection is now ready to carry webhooks.
+    func attach(_ id: String, connection: UInt64, session: ClientSession) {
+        guard self.table.channels[id] == .claimed(connection: connection) else { return }
+        self.sessions[id] = session
+        for waiter in (self.waiters.removeValue(forKey: id) ?? [:]).values {
+            waiter.yield(session)
+            waiter.finish()
+        }
+    }
+
+    func detach(_ id: String, connection: UInt64) {
+        guard self.table.channels[id] == .claimed(connection: connection) else { return }
+        self.table.release(id, connection: connection, now: self.clock.now)
+        self.sessions[id] = nil
+    }
+
+    /// Sweeps channels idle for a whole cleanup period.
+    @discardableResult
+    func sweep() -> [String] {
+        let removed = self.table.sweep(now: self.clock.now, ttl: self.ttl)
+        for id in removed {
+            for waiter in (self.waiters.removeValue(forKey: id) ?? [:]).values { waiter.finish() }
+        }
+        return removed
+    }
+
+    /// Channels held (`all`) and those with a connected client.
+    func snapshot() -> (all: [String], connected: [String]) {
+        (self.table.allIDs, self.sessions.keys.sorted())
+    }
+
+    func isKnown(_ id: String) -> Bool { self.table.contains(id) }
+
+    func isConnected(_ id: String) -> Bool { self.table.isClaimed(id) }
+
+    /// Finds the client for a webhook, holding the webhook up to the
+    /// configured time while a known channel's client reconnects.
+    nonisolated func session(for id: String) async -> Lookup {
+        let waiter: AsyncStream<ClientSession>
+        let token: UInt64
+        switch await self.immediateLookup(id) {
+        case .found(let session): return .connected(session)
+        case .unknown: return .unknown
+        case .wait(let stream, let waiterToken): (waiter, token) = (stream, waiterToken)
+        }
+        let hold = self.hold
+        return await withTaskGroup(of: ClientSession?.self) { group in
+            group.addTask {
+                for await session in waiter { return session }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: hold)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            if let first { return .connected(first) }
+            await self.dropWaiter(id, token: token)
+            return .unavailable
+        }
+    }
+
+    private func dropWaiter(_ id: String, token: UInt64) {
+        self.waiters[id]?.removeValue(forKey: token)?.finish()
+        if self.waiters[id]?.isEmpty == true { self.waiters[id] = nil }
+    }
+
+    private enum Immediate {
+        case found(ClientSession)
+        case unknown
+        case wait(AsyncStream<ClientSession>, UInt64)
+    }
+
+    private func immediateLookup(_ id: String) -> Immediate {
+        if let session = self.sessions[id] { return .found(session) }
+        guard self.table.contains(id) || self.clock.now < self.graceUntil else { return .unknown }
+        let (stream, continuation) = AsyncStream.makeStream(of: ClientSession.self)
+        self.nextWaiter += 1
+        self.waiters[id, default: [:]][self.nextWaiter] = continuation
+        return .wait(stream, self.nextWaiter)
+    }
+}

@@ -1,0 +1,9 @@
+import TunnelProtocol
+
+/// A connected client, as webhooks see it.
+enum ClientSession: Sendable {
+    /// v2 framing: many streams over one WebSocket.
+    case multiplexed(StreamMultiplexer)
+    /// The original JSON framing: one whole request and response per message.
+    case legacy(LegacySession)
+}

@@ -1,0 +1,12 @@
+import Foundation
+import NIOCore
+
+/// The short JSON error bodies of SPEC §2: `{"error": "..."}`.
+enum ErrorBody {
+    static func json(_ message: String) -> ByteBuffer {
+        let data = (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys])) ?? Data()
+        var buffer = ByteBuffer(bytes: data)
+        buffer.writeString("\n")
+        return buffer
+    }
+}

@@ -1,0 +1,196 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+@_spi(WSInternal) import WSCore
+
+/// What the server decided about a WebSocket upgrade request.
+enum UpgradeDecision: Sendable {
+    case accept(headers: HTTPFields, handler: WebSocketDataHandler<RelayWebSocketContext>)
+    /// Refused with a real status (401, 403, 409...) and a JSON error body.
+    case refuse(HTTPResponse.Status, message: String)
+}
+
+struct RelayWebSocketContext: WebSocketContext {
+    let logger: Logger
+}
+
+/// The server's child channel: HTTP/1.1 with WebSocket upgrades.
+///
+/// It exists because Hummingbird's `HTTP1WebSocketUpgradeChannel` answers
+/// every refused upgrade with 400, while clients need to tell a bad token
+/// (401) from an unknown channel (403) and a channel already in use (409).
+/// The pipeline is the same as Hummingbird's; only a refusal writes the
+/// status and body the decision carried.
+struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
+    typealias Decide = @Sendable (HTTPRequest, any Channel, Logger) async -> UpgradeDecision?
+
+    enum UpgradeResult: Sendable {
+        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketDataHandler<RelayWebSocketContext>, Logger)
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPResponse.Status, String)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgradeResult: EventLoopFuture<UpgradeResult>
+        let channel: any Channel
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let decide: Decide
+    let webSocket: WebSocketHandler.Configuration
+    let maxFrameSize: Int
+
+    init(
+        responder: @escaping HTTPChannelHandler.Responder,
+        maxFrameSize: Int,
+        autoPing: AutoPingSetup,
+        decide: @escaping Decide
+    ) {
+        self.responder = Self.upgradeAwareResponder(responder)
+        self.decide = decide
+        self.maxFrameSize = maxFrameSize
+        self.webSocket = .init(
+            extensions: [],
+            autoPing: autoPing,
+            closeTimeout: .seconds(5),
+            validateUTF8: false,
+            maxFrameSize: maxFrameSize
+        )
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let pending = NIOLoopBoundBox<UpgradeDecision?>(nil, eventLoop: channel.eventLoop)
+            let decide = self.decide
+            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                maxFrameSize: self.maxFrameSize,
+                enableAutomaticErrorHandling: true,
+                shouldUpgrade: { channel, head in
+                    let request: HTTPRequest
+                    do {
+                        request = try HTTPRequest(head, secure: false, splitCookie: false)
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                    let promise = channel.eventLoop.makePromise(of: UpgradeDecision?.self)
+                    promise.completeWithTask { await decide(request, channel, logger) }
+                    return promise.futureResult.hop(to: channel.eventLoop).map { decision -> HTTPHeaders? in
+                        pending.value = decision ?? .refuse(.notFound, message: "not found")
+                        if case .accept(let headers, _) = decision { return HTTPHeaders(headers) }
+                        return nil
+                    }
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard case .accept(_, let handler) = pending.value else {
+                            throw ChannelError.inappropriateOperationForState
+                        }
+                        let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        return UpgradeResult.websocket(asyncChannel, handler, logger)
+                    }
+                }
+            )
+            let serverUpgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(logger: logger))
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        if case .refuse(let status, let message) = pending.value {
+                            return UpgradeResult.refused(asyncChannel, status, message)
+                        }
+                        return UpgradeResult.notUpgraded(asyncChannel)
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(
+                upgradeConfiguration: serverUpgradeConfiguration
+            )
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(upgradeResult: result, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgradeResult.get() {
+            case .notUpgraded(let http1):
+                await self.handleHTTP(asyncChannel: http1, logger: logger)
+            case .refused(let http1, let status, let message):
+                await Self.writeRefusal(status, message: message, on: http1, logger: logger)
+            case .websocket(let asyncChannel, let handler, let logger):
+                do {
+                    _ = try await WebSocketHandler.handle(
+                        type: .server,
+                        configuration: self.webSocket,
+                        asyncChannel: asyncChannel,
+                        context: RelayWebSocketContext(logger: logger),
+                        handler: handler
+                    )
+                } catch {
+                    logger.debug("WebSocket ended with an error", metadata: ["error": "\(error)"])
+                }
+            }
+        } catch {
+            logger.debug("Connection ended before it was set up", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private static func writeRefusal(
+        _ status: HTTPResponse.Status,
+        message: String,
+        on channel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>,
+        logger: Logger
+    ) async {
+        let body = ErrorBody.json(message)
+        do {
+            try await channel.executeThenClose { _, outbound in
+                let head = HTTPResponse(
+                    status: status,
+                    headerFields: [
+                        .connection: "close",
+                        .contentType: "application/json",
+                        .contentLength: "\(body.readableBytes)",
+                    ]
+                )
+                try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
+            }
+        } catch {
+            logger.trace("Could not write the refusal", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// NIO only looks for an upgrade on a connection's first request. A later
+    /// upgrade request on a kept-alive connection is redirected to itself with
+    /// `Connection: close`, so the client retries on a fresh connection (what
+    /// Hummingbird does too).
+    private static func upgradeAwareResponder(_ responder: @escaping HTTPChannelHandler.Responder) -> HTTPChannelHandler.Responder {
+        struct RedirectClose: Error {}
+        return { request, writer, channel in
+            if request.headers[.upgrade]?.lowercased() == "websocket" {
+                var location = request.uri.path
+                if let query = request.uri.query { location += "?\(query)" }
+                try await writer.writeResponse(
+                    HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: location])
+                )
+                throw RedirectClose()
+            }
+            try await responder(request, writer, channel)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension RelayServer {
+    struct NewChannel: ResponseEncodable {
+        var channel_id: String
+        var token: String
+    }
+
+    struct InternalChannels: ResponseEncodable {
+        var ws_channels: [String]
+        var webhook_channels: [String]
+        var server_url: String
+    }
+
+    struct Health: ResponseEncodable {
+        var status: String
+    }
+
+    func makeRouter(gate: ChannelGate, boundPort: BoundPort) -> Router<BasicRequestContext> {
+        let router = Router()
+        let registry = self.registry
+        let tokens = self.tokens
+        let internalToken = self.configuration.internalToken
+
+        router.get("/healthz") { _, _ in Health(status: "OK") }
+
+        router.get("/new") { _, _ -> NewChannel in
+            let id = UUID().uuidString.lowercased()
+            await registry.issue(id)
+            return NewChannel(channel_id: id, token: try await tokens.issue(channel: id))
+        }
+
+        // A plain GET of the WebSocket endpoint answers what the upgrade
+        // would: the refusal, or 426 when it would be accepted.
+        router.get("/ws/{id}") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            if let refusal = await gate.check(id, token: ChannelGate.bearerToken(request.headers)) {
+                return Self.errorResponse(refusal.status, refusal.message)
+            }
+            var response = Self.errorResponse(.upgradeRequired, "this endpoint needs a WebSocket upgrade")
+            response.headers[.upgrade] = "websocket"
+            return response
+        }
+
+        router.get("/internal/channels") { request, _ -> Response in
+            if let denied = Self.checkInternalToken(request, expected: internalToken) { return denied }
+            let snapshot = await registry.snapshot()
+            let body = InternalChannels(
+                ws_channels: snapshot.all,
+                webhook_channels: snapshot.connected,
+                server_url: self.serverURL(port: boundPort.get())
+            )
+            return try Self.json(body)
+        }
+
+        router.get("/traefik-config") { request, _ -> Response in
+            if let denied = Self.checkInternalToken(request, expected: internalToken) { return denied }
+            let snapshot = await registry.snapshot()
+            let config = TraefikConfig.build(
+                replicas: [.init(serverURL: self.serverURL(port: boundPort.get()), channels: snapshot.all, connected: snapshot.connected)]
+            )
+            return try Self.rawJSON(config)
+        }
+        return router
+    }
+
+    static func checkInternalToken(_ request: Request, expected: String?) -> Response? {
+        guard let expected, !expected.isEmpty else { return nil }
+        guard ChannelGate.bearerToken(request.headers) == expected else {
+            return Self.errorResponse(.unauthorized, "this endpoint needs the internal token")
+        }
+        return nil
+    }
+
+    static func errorResponse(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        let body = ErrorBody.json(message)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json", .contentLength: "\(body.readableBytes)"],
+            body: .init(byteBuffer: body)
+        )
+    }
+
+    static func json(_ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Self.bytes(try encoder.encode(value))
+    }
+
+    static func rawJSON(_ object: Any) throws -> Response {
+        Self.bytes(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+    }
+
+    private static func bytes(_ data: Data) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json", .contentLength: "\(data.count)"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}

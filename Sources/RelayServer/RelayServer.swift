@@ -1,0 +1,99 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+import WSCore
+
+/// The public relay: issues channels, holds client WebSockets and tunnels
+/// webhooks through them.
+public struct RelayServer: Sendable {
+    let configuration: RelayServerConfiguration
+    let logger: Logger
+    let registry: ChannelRegistry
+    let tokens: ChannelTokens
+
+    public init(configuration: RelayServerConfiguration, logger: Logger) async {
+        self.configuration = configuration
+        self.logger = logger
+        self.registry = ChannelRegistry(
+            ttl: configuration.cleanupDuration,
+            hold: configuration.reconnectHold,
+            // Without a key no token from before this start can be valid, so
+            // there is nothing to wait for.
+            startupGrace: configuration.jwtSigningKey == nil ? .zero : configuration.startupGrace
+        )
+        self.tokens = await ChannelTokens(signingKey: configuration.jwtSigningKey, lifetime: configuration.channelTokenLifetime)
+    }
+
+    /// Runs until SIGTERM or SIGINT. `onListening` gets the bound port (useful
+    /// with port 0) once the server accepts connections.
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let gate = ChannelGate(registry: self.registry, tokens: self.tokens, logger: self.logger)
+        let forwarder = WebhookForwarder(registry: self.registry, configuration: self.configuration, logger: self.logger)
+        let boundPort = BoundPort()
+        let router = self.makeRouter(gate: gate, boundPort: boundPort)
+        let server = HTTPServerBuilder { responder in
+            RelayChannel(
+                responder: { request, writer, channel in
+                    if let target = WebhookForwarder.parseTarget(path: request.uri.path, query: request.uri.query) {
+                        try await forwarder.respond(to: request, target: target, writer: writer, channel: channel)
+                    } else {
+                        try await responder(request, writer, channel)
+                    }
+                },
+                maxFrameSize: ChannelGate.maxMessageSize,
+                autoPing: .enabled(timePeriod: .seconds(15)),
+                decide: { request, _, _ in await gate.decide(request) }
+            )
+        }
+        var app = Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                boundPort.set(port)
+                await onListening(port)
+            },
+            logger: self.logger
+        )
+        app.addServices(ChannelSweeper(registry: self.registry, period: self.configuration.cleanupDuration, logger: self.logger))
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    /// `http://IP:PORT` of this replica, as peers and Traefik reach it.
+    func serverURL(port: Int) -> String {
+        let address =
+            self.configuration.advertiseAddress
+            ?? ProcessInfo.processInfo.environment["POD_IP"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? Self.detectAddress(bindHost: self.configuration.host)
+        let host = address.contains(":") ? "[\(address)]" : address
+        return "http://\(host):\(port)"
+    }
+
+    /// The bind address when it is a real one, else the first non-loopback
+    /// IPv4 address of the machine (loopback when there is none).
+    static func detectAddress(bindHost: String) -> String {
+        if bindHost != "0.0.0.0" && bindHost != "::" { return bindHost }
+        let devices = (try? System.enumerateDevices()) ?? []
+        for device in devices {
+            if let address = device.address, case .v4 = address, let ip = address.ipAddress, !ip.hasPrefix("127.") {
+                return ip
+            }
+        }
+        return "127.0.0.1"
+    }
+}
+
+/// The port the server bound, known once it runs.
+final class BoundPort: Sendable {
+    private let value = Mutex(0)
+    func set(_ port: Int) { self.value.withLock { $0 = port } }
+    func get() -> Int { self.value.withLock { $0 } }
+}

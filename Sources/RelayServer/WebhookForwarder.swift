@@ -1,0 +1,261 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import TunnelProtocol
+
+/// Delivers one webhook through the channel's client and streams the answer
+/// back to the sender.
+///
+/// This runs below Hummingbird's router, on the raw `ResponseWriter`,
+/// because the request body must keep uploading while the response head and
+/// body come back (an app may answer before it has read everything), and
+/// neither body is ever held whole in memory.
+struct WebhookForwarder: Sendable {
+    let registry: ChannelRegistry
+    let configuration: RelayServerConfiguration
+    let logger: Logger
+
+    /// A parsed `/webhook/{id}[/rest]` target.
+    struct Target {
+        var channelID: String
+        /// What is appended to the client's target URL: rest of the path and query.
+        var suffix: String
+    }
+
+    static func parseTarget(path: String, query: String?) -> Target? {
+        let prefix = "/webhook/"
+        guard path.hasPrefix(prefix) else { return nil }
+        let remainder = path.dropFirst(prefix.count)
+        let id = remainder.prefix { $0 != "/" }
+        guard !id.isEmpty else { return nil }
+        var suffix = String(remainder.dropFirst(id.count))
+        if let query { suffix += "?\(query)" }
+        return Target(channelID: String(id), suffix: suffix)
+    }
+
+    func respond(to request: Request, target: Target, writer: consuming ResponseWriter, channel: any Channel) async throws {
+        let started = ContinuousClock.now
+        var outcome = Outcome(status: 0, bytesIn: 0, bytesOut: 0)
+        defer { self.log(request, target: target, outcome: outcome, started: started) }
+
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > self.configuration.maxBodySize {
+            outcome.status = 413
+            try await Self.writeError(.contentTooLarge, "the body is larger than the server's limit", to: writer, close: true)
+            return
+        }
+        switch await self.registry.session(for: target.channelID) {
+        case .unknown:
+            outcome.status = 404
+            try await Self.writeError(.notFound, "no such channel", to: writer)
+        case .unavailable:
+            outcome.status = 503
+            try await Self.writeError(
+                .serviceUnavailable,
+                "the channel's client is not connected",
+                to: writer,
+                extraHeaders: [.retryAfter: "5"]
+            )
+        case .connected(.multiplexed(let multiplexer)):
+            try await self.forward(request, target: target, over: multiplexer, writer: writer, channel: channel, outcome: &outcome)
+        case .connected(.legacy(let session)):
+            try await self.forwardLegacy(request, target: target, over: session, writer: writer, channel: channel, outcome: &outcome)
+        }
+    }
+
+    struct Outcome {
+        var status: Int
+        var bytesIn: Int
+        var bytesOut: Int
+    }
+
+    func requestHeaders(_ request: Request, channel: any Channel) -> HTTPFields {
+        ForwardedHeaders.forRequest(
+            request.headers,
+            senderAddress: channel.remoteAddress?.ipAddress,
+            scheme: request.head.scheme ?? "http",
+            host: request.head.authority
+        )
+    }
+
+    /// Whether the request carries a body at all.
+    private static func hasBody(_ request: Request) -> Bool {
+        if request.headers[.transferEncoding] != nil { return true }
+        if let length = request.headers[.contentLength] { return length != "0" }
+        return false
+    }
+
+    private func forward(
+        _ request: Request,
+        target: Target,
+        over multiplexer: StreamMultiplexer,
+        writer: consuming ResponseWriter,
+        channel: any Channel,
+        outcome: inout Outcome
+    ) async throws {
+        let stream: TunnelStream
+        do {
+            stream = try multiplexer.openStream()
+        } catch {
+            outcome.status = 503
+            try await Self.writeError(.serviceUnavailable, "the channel's client is reconnecting", to: writer, extraHeaders: [.retryAfter: "5"])
+            return
+        }
+        defer { stream.release() }
+
+        let hasBody = Self.hasBody(request)
+        let head = RequestHead(
+            method: request.method.rawValue,
+            target: target.suffix,
+            headerFields: self.requestHeaders(request, channel: channel)
+        )
+        do {
+            try await stream.sendRequestHead(head, endStream: !hasBody)
+        } catch {
+            outcome.status = 502
+            try await Self.writeError(.badGateway, "the channel's client went away", to: writer)
+            return
+        }
+
+        let (headArrived, headArrivedContinuation) = AsyncStream.makeStream(of: Void.self)
+        async let uploaded: Int = hasBody ? Self.upload(request.body, to: stream, limit: self.configuration.maxBodySize) : 0
+        async let watchdog: Void = Self.watch(stream, timeout: self.configuration.requestTimeout, until: headArrived)
+
+        var events = stream.events.makeAsyncIterator()
+        let first = await events.next()
+        headArrivedContinuation.finish()
+        switch first {
+        case .responseHead(let response, let endStream):
+            outcome.status = response.status
+            let headers = response.headerFields.endToEnd
+            var body = try await writer.writeHead(HTTPResponse(status: .init(code: response.status), headerFields: headers))
+            if !endStream {
+                loop: while true {
+                    switch await events.next() {
+                    case .data(let buffer):
+                        outcome.bytesOut += buffer.readableBytes
+                        try await body.write(buffer)
+                        try await stream.acknowledge(buffer.readableBytes)
+                    case .end:
+                        break loop
+                    case .reset(let reason):
+                        // The head is out: all the sender can learn is a cut connection.
+                        throw reason
+                    case .responseHead, nil:
+                        throw StreamResetReason(.protocolError, "the response stream broke")
+                    }
+                }
+            }
+            try await body.finish(nil)
+        case .reset(let reason):
+            outcome.status = try await Self.writeError(for: reason, to: writer)
+            await stream.reset(reason)
+        case .data, .end, nil:
+            outcome.status = 502
+            await stream.reset(StreamResetReason(.protocolError, "body before head"))
+            try await Self.writeError(.badGateway, "the client answered out of order", to: writer)
+        }
+        outcome.bytesIn = await uploaded
+        _ = await watchdog
+    }
+
+    /// Streams the sender's body to the client. Failures are injected into
+    /// the stream so the task waiting for the answer learns of them; returns
+    /// the bytes sent.
+    private static func upload(_ body: RequestBody, to stream: TunnelStream, limit: Int) async -> Int {
+        var writer = stream.makeBodyWriter()
+        do {
+            for try await chunk in body {
+                if writer.bytesWritten + chunk.readableBytes > limit {
+                    let reason = StreamResetReason(.bodyTooLarge, "the body is larger than the server's limit")
+                    stream.inject(reason)
+                    await stream.reset(reason)
+                    return writer.bytesWritten
+                }
+                try await writer.write(chunk)
+            }
+            try await writer.finish()
+        } catch is CancellationError {
+            // The exchange is over (answered early or failed); nothing to report.
+        } catch let reason as StreamResetReason {
+            stream.inject(reason)
+        } catch {
+            let reason = StreamResetReason(.cancelled, "the sender went away")
+            stream.inject(reason)
+            await stream.reset(reason)
+        }
+        return writer.bytesWritten
+    }
+
+    /// Injects a timeout unless the response head arrives first.
+    private static func watch(_ stream: TunnelStream, timeout: Duration, until headArrived: AsyncStream<Void>) async {
+        let fired = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            group.addTask {
+                for await _ in headArrived {}
+                return false
+            }
+            let fired = await group.next() ?? false
+            group.cancelAll()
+            return fired
+        }
+        if fired {
+            let reason = StreamResetReason(.timeout, "the local app did not answer in time")
+            stream.inject(reason)
+            await stream.reset(reason)
+        }
+    }
+
+    /// Maps a failed stream to the sender's answer; returns the status sent.
+    @discardableResult
+    static func writeError(for reason: StreamResetReason, to writer: consuming ResponseWriter) async throws -> Int {
+        let status: HTTPResponse.Status
+        switch reason.code {
+        case .timeout: status = .gatewayTimeout
+        case .bodyTooLarge: status = .contentTooLarge
+        default: status = .badGateway
+        }
+        try await Self.writeError(status, reason.message, to: writer, close: reason.code == .bodyTooLarge)
+        return status.code
+    }
+
+    static func writeError(
+        _ status: HTTPResponse.Status,
+        _ message: String,
+        to writer: consuming ResponseWriter,
+        extraHeaders: HTTPFields = [:],
+        close: Bool = false
+    ) async throws {
+        let body = ErrorBody.json(message)
+        var headers: HTTPFields = [.contentType: "application/json", .contentLength: "\(body.readableBytes)"]
+        headers.append(contentsOf: extraHeaders)
+        if close { headers[.connection] = "close" }
+        var bodyWriter = try await writer.writeHead(HTTPResponse(status: status, headerFields: headers))
+        try await bodyWriter.write(body)
+        try await bodyWriter.finish(nil)
+    }
+
+    private func log(_ request: Request, target: Target, outcome: Outcome, started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        self.logger.info(
+            "webhook",
+            metadata: [
+                "channel": "\(target.channelID)",
+                "method": "\(request.method.rawValue)",
+                "path": "\(request.uri.path)",
+                "status": "\(outcome.status)",
+                "duration_ms": "\(Int(milliseconds.rounded()))",
+                "bytes_in": "\(outcome.bytesIn)",
+                "bytes_out": "\(outcome.bytesOut)",
+            ]
+        )
+    }
+}

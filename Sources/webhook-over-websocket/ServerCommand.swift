@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RelayServer
+
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the public relay that issues channels and receives webhooks."
+    )
+
+    @Option(name: [.short, .long], help: "HTTP port (0 picks a free one).")
+    var port: Int = 8080
+
+    @Option(help: "Bind address.")
+    var host: String = "0.0.0.0"
+
+    @Option(help: "How often unused and long-disconnected channels are swept (Go duration).")
+    var cleanupDuration: GoDuration = .init(.seconds(300))
+
+    @Option(help: "How long a webhook waits for the local app's response.")
+    var requestTimeout: GoDuration = .init(.seconds(30))
+
+    @Option(help: "Webhook bodies larger than this get 413 (e.g. 100MiB).")
+    var maxBodySize: ByteSize = .init(bytes: 100 * 1024 * 1024)
+
+    @Option(
+        name: [.customLong("jwt-signing-key"), .customLong("jwt-secret")],
+        help: "HMAC key for channel tokens; the same key keeps tokens valid across restarts and replicas."
+    )
+    var jwtSigningKey: String?
+
+    @Option(help: "External base URL, used in printed webhook URLs.")
+    var publicURL: String?
+
+    @Option(help: "Address peers and Traefik use to reach this replica (default: POD_IP, else detected).")
+    var advertiseAddr: String?
+
+    @Option(help: "When set, /internal/channels and /traefik-config require 'Authorization: Bearer <token>'.")
+    var internalToken: String?
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard (0...65535).contains(self.port) else {
+            throw ValidationError("--port must be between 0 and 65535, got \(self.port)")
+        }
+        guard self.cleanupDuration.duration > .zero else {
+            throw ValidationError("--cleanup-duration must be greater than zero")
+        }
+        guard self.requestTimeout.duration > .zero else {
+            throw ValidationError("--request-timeout must be greater than zero")
+        }
+        guard self.maxBodySize.bytes > 0 else {
+            throw ValidationError("--max-body-size must be greater than zero")
+        }
+        if let publicURL, URL(string: publicURL)?.scheme == nil {
+            throw ValidationError("--public-url must be an absolute URL, got '\(publicURL)'")
+        }
+        if let podIP = ProcessInfo.processInfo.environment["POD_IP"], !podIP.isEmpty, !Self.isIPAddress(podIP) {
+            throw ValidationError("POD_IP must be an IP address, got '\(podIP)'")
+        }
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+
+    func run() async throws {
+        let logger = self.logging.bootstrap(label: "webhook-over-websocket.server")
+        let configuration = RelayServerConfiguration(
+            host: self.host,
+            port: self.port,
+            cleanupDuration: self.cleanupDuration.duration,
+            requestTimeout: self.requestTimeout.duration,
+            maxBodySize: self.maxBodySize.bytes,
+            jwtSigningKey: self.jwtSigningKey.flatMap { $0.isEmpty ? nil : $0 },
+            publicURL: self.publicURL,
+            advertiseAddress: self.advertiseAddr,
+            internalToken: self.internalToken
+        )
+        let server = await RelayServer(configuration: configuration, logger: logger)
+        let host = self.host
+        do {
+            try await server.run { port in
+                printLine("webhook-over-websocket server listening on http://\(host):\(port)")
+            }
+        } catch {
+            printError("cannot run the server on \(host):\(self.port): \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data("Error: \(text)\n".utf8))
+}

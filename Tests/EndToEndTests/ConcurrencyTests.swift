@@ -1,0 +1,50 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import NIOCore
+import Synchronization
+import Testing
+
+@Suite("Many webhooks at once on one channel")
+struct ConcurrencyTests {
+    @Test("100 concurrent webhooks each get their own answer; a 5 s one does not delay the others")
+    func hundredConcurrent() async throws {
+        let app = LocalApp { router in
+            router.post("/echo/{n}") { request, context -> Response in
+                var request = request
+                let body = try await request.collectBody(upTo: 1024 * 1024)
+                let n = try context.parameters.require("n")
+                return Response(status: .ok, headers: [HTTPField.Name("X-N")!: n], body: .init(byteBuffer: body))
+            }
+            router.post("/slow") { _, _ -> String in
+                // The slow local app this test is about, not a synchronisation.
+                try await Task.sleep(for: .seconds(5))
+                return "slow"
+            }
+        }
+        try await Tunnel.withTunnel(app: app) { _, client in
+            let slowDone = Mutex(false)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let answer = try await Sender.send(.POST, client.webhookURL + "/slow", body: ByteBuffer(string: "s"))
+                    #expect(answer.text == "slow")
+                    slowDone.withLock { $0 = true }
+                }
+                try await withThrowingTaskGroup(of: Void.self) { fast in
+                    for n in 0..<100 {
+                        fast.addTask {
+                            let body = "webhook number \(n) " + String(repeating: "\(n % 10)", count: n * 37)
+                            let answer = try await Sender.send(.POST, client.webhookURL + "/echo/\(n)", body: ByteBuffer(string: body))
+                            #expect(answer.status == 200)
+                            #expect(answer.headers["X-N"] == ["\(n)"])
+                            #expect(answer.text == body)
+                        }
+                    }
+                    try await fast.waitForAll()
+                }
+                #expect(!slowDone.withLock { $0 }, "the 100 fast webhooks finished only after the slow one")
+                try await group.waitForAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Testing
+
+/// A loopback port nothing listens on.
+func closedPort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress?.port ?? 1
+    try await channel.close()
+    return port
+}
+
+func errorMessage(_ answer: Sender.Answer) -> String? {
+    (try? JSONSerialization.jsonObject(with: Data(answer.body.readableBytesView)) as? [String: String])?["error"]
+}
+
+/// Sends a WebSocket upgrade by hand, to see the status a refusal gets.
+func upgradeStatus(server: ServerHandle, channel: String, token: String?) async throws -> Int {
+    var headers: [(String, String)] = [
+        ("Connection", "Upgrade"),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ]
+    if let token { headers.append(("Authorization", "Bearer \(token)")) }
+    return try await Sender.send(.GET, "\(server.url)/ws/\(channel)", headers: headers).status
+}
+
+struct IssuedChannel: Decodable {
+    var channel_id: String
+    var token: String
+}
+
+func issueChannel(_ server: ServerHandle) async throws -> IssuedChannel {
+    let answer = try await Sender.send(.GET, "\(server.url)/new")
+    return try JSONDecoder().decode(IssuedChannel.self, from: Data(answer.body.readableBytesView))
+}
+
+@Suite("Error answers")
+struct ErrorTests {
+    @Test("Unknown channel: 404 at once, with a JSON body")
+    func unknownChannel() async throws {
+        let server = try await Tunnel.startServer()
+        defer { server.process.signal(SIGKILL) }
+        let answer = try await Sender.send(.POST, "\(server.url)/webhook/\(UUID().uuidString.lowercased())/x")
+        #expect(answer.status == 404)
+        #expect(errorMessage(answer) != nil)
+        await server.process.stop()
+    }
+
+    @Test("Local app down: 502")
+    func localAppDown() async throws {
+        let port = try await closedPort()
+        let server = try await Tunnel.startServer()
+        do {
+            let client = try await Tunnel.startClient(
+                server: server,
+                targetURL: "http://127.0.0.1:\(port)",
+                stateDir: try Tunnel.makeStateDirectory()
+            )
+            let answer = try await Sender.send(.POST, client.webhookURL, body: ByteBuffer(string: "{}"))
+            #expect(answer.status == 502)
+            #expect(errorMessage(answer)?.contains("unreachable") == true)
+            await client.process.stop()
+        } catch {
+            await server.process.stop()
+            throw error
+        }
+        await server.process.stop()
+    }
+
+    @Test("Local app slower than --request-timeout: 504")
+    func tooSlow() async throws {
+        let app = LocalApp { router in
+            router.post("/slow") { _, _ -> String in
+                try await Task.sleep(for: .seconds(5))
+                return "late"
+            }
+        }
+        try await Tunnel.withTunnel(serverArguments: ["--request-timeout", "1s"], app: app) { _, client in
+            let started = ContinuousClock.now
+            let answer = try await Sender.send(.POST, client.webhookURL + "/slow", body: ByteBuffer(string: "x"))
+            #expect(answer.status == 504)
+            #expect(errorMessage(answer) != nil)
+            #expect(ContinuousClock.now - started < .seconds(4))
+        }
+    }
+
+    @Test("Body over --max-body-size: 413, with and without Content-Length")
+    func tooLarge() async throws {
+        let app = LocalApp { router in
+            router.post("/sink") { request, _ -> String in
+                var total = 0
+                for try await chunk in request.body { total += chunk.readableBytes }
+                return "\(total)"
+            }
+        }
+        try await Tunnel.withTunnel(serverArguments: ["--max-body-size", "64KiB"], app: app) { _, client in
+            let declared = try await Sender.send(.POST, client.webhookURL + "/sink", body: ByteBuffer(repeating: 1, count: 65 * 1024))
+            #expect(declared.status == 413)
+            #expect(errorMessage(declared) != nil)
+
+            var request = HTTPClientRequest(url: client.webhookURL + "/sink")
+            request.method = .POST
+            let chunks = (0..<20).map { _ in ByteBuffer(repeating: 2, count: 16 * 1024) }
+            request.body = .stream(chunks.async, length: .unknown)
+            let response = try await Sender.client.execute(request, timeout: .seconds(30))
+            #expect(response.status == .contentTooLarge)
+
+            let fits = try await Sender.send(.POST, client.webhookURL + "/sink", body: ByteBuffer(repeating: 1, count: 64 * 1024))
+            #expect(fits.status == 200)
+            #expect(fits.text == "\(64 * 1024)")
+        }
+    }
+
+    @Test("WebSocket refusals: 409 when connected, 401 for another channel's token, 403 for an unknown channel")
+    func refusals() async throws {
+        try await Tunnel.withTunnel(app: inspectingApp()) { server, client in
+            let stateFile = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: client.stateDir).first { $0.hasSuffix(".json") }
+            )
+            let saved = try JSONDecoder().decode(IssuedChannel.self, from: Data(contentsOf: URL(fileURLWithPath: client.stateDir + "/" + stateFile)))
+            #expect(saved.channel_id == client.channelID)
+            #expect(try await upgradeStatus(server: server, channel: client.channelID, token: saved.token) == 409)
+
+            let other = try await issueChannel(server)
+            #expect(try await upgradeStatus(server: server, channel: client.channelID, token: other.token) == 401)
+            #expect(try await upgradeStatus(server: server, channel: other.channel_id, token: "not-a-jwt") == 401)
+            #expect(try await upgradeStatus(server: server, channel: UUID().uuidString.lowercased(), token: nil) == 403)
+
+            // A plain GET tells a client why, without upgrading.
+            let plain = try await Sender.send(.GET, "\(server.url)/ws/\(other.channel_id)", headers: [("Authorization", "Bearer \(saved.token)")])
+            #expect(plain.status == 401)
+            #expect(errorMessage(plain)?.contains("another channel") == true)
+            let acceptable = try await Sender.send(
+                .GET,
+                "\(server.url)/ws/\(other.channel_id)",
+                headers: [("Authorization", "Bearer \(other.token)")]
+            )
+            #expect(acceptable.status == 426)
+        }
+    }
+}
+
+extension Array {
+    /// The elements as an async sequence (for streamed request bodies).
+    var async: AsyncStream<Element> {
+        AsyncStream { continuation in
+            for element in self { continuation.yield(element) }
+            continuation.finish()
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A running server process and what it printed at start.
+struct ServerHandle: Sendable {
+    let process: ToolProcess
+    let port: Int
+    var url: String { "http://127.0.0.1:\(self.port)" }
+}
+
+/// A running client process and its channel.
+struct ClientHandle: Sendable {
+    let process: ToolProcess
+    let channelID: String
+    let webhookURL: String
+    let stateDir: String
+}
+
+enum Tunnel {
+    static func startServer(_ extraArguments: [String] = [], port: Int = 0) async throws -> ServerHandle {
+        let process = try ToolProcess(["server", "--host", "127.0.0.1", "--port", "\(port)"] + extraArguments)
+        do {
+            let line = try await process.waitForLine(containing: "listening on http://")
+            guard let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
+                throw ToolProcess.Timeout(waitingFor: "a port in '\(line)'", output: process.output)
+            }
+            return ServerHandle(process: process, port: port)
+        } catch {
+            await process.stop()
+            throw error
+        }
+    }
+
+    /// Starts a client and waits until its tunnel is up.
+    static func startClient(server: ServerHandle, targetURL: String, stateDir: String, extraArguments: [String] = []) async throws -> ClientHandle {
+        let process = try ToolProcess(
+            ["client", "--server-url", server.url, "--target-url", targetURL, "--state-dir", stateDir] + extraArguments
+        )
+        do {
+            let idLine = try await process.waitForLine(containing: "Issued Channel ID: ")
+            let id = String(idLine.split(separator: " ").last ?? "")
+            let urlLine = try await process.waitForLine(containing: "Please set the webhook destination as follows: ")
+            _ = try await process.waitForLine(containing: "A tunnel to the server has been established.")
+            return ClientHandle(process: process, channelID: id, webhookURL: String(urlLine.split(separator: " ").last ?? ""), stateDir: stateDir)
+        } catch {
+            await process.stop()
+            throw error
+        }
+    }
+
+    /// A fresh, empty state directory.
+    static func makeStateDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("wow-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Server + local app + client, all stopped when `body` returns.
+    static func withTunnel<T: Sendable>(
+        serverArguments: [String] = [],
+        clientArguments: [String] = [],
+        targetPath: String = "",
+        app: LocalApp,
+        _ body: @Sendable (ServerHandle, ClientHandle) async throws -> T
+    ) async throws -> T {
+        try await app.run { appPort in
+            let server = try await Tunnel.startServer(serverArguments)
+            let client: ClientHandle
+            do {
+                client = try await Tunnel.startClient(
+                    server: server,
+                    targetURL: "http://127.0.0.1:\(appPort)\(targetPath)",
+                    stateDir: try Tunnel.makeStateDirectory(),
+                    extraArguments: clientArguments
+                )
+            } catch {
+                await server.process.stop()
+                throw error
+            }
+            do {
+                let result = try await body(server, client)
+                await client.process.stop()
+                await server.process.stop()
+                return result
+            } catch {
+                await client.process.stop()
+                await server.process.stop()
+                throw error
+            }
+        }
+    }
+}
+
+/// Sends webhooks the way GitHub or Stripe would.
+enum Sender {
+    static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: .init(redirectConfiguration: .disallow, decompression: .disabled)
+    )
+
+    struct Answer: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: ByteBuffer
+        var text: String { String(buffer: self.body) }
+    }
+
+    static func send(
+        _ method: HTTPMethod = .POST,
+        _ url: String,
+        headers: [(String, String)] = [],
+        body: ByteBuffer? = nil,
+        timeout: TimeAmount = .seconds(60)
+    ) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(body) }
+        let response = try await Self.client.execute(request, timeout: timeout)
+        let collected = try await response.body.collect(upTo: 64 * 1024 * 1024)
+        return Answer(status: Int(response.status.code), headers: response.headers, body: collected)
+    }
+}
