@@ -38,6 +38,9 @@ public struct RelayClient: Service {
         )
         httpConfiguration.httpVersion = .http1Only
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        // A local app that is down should be a 502 now, not after the pool
+        // has retried for the whole connect timeout.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         do {
             try await cancelWhenGracefulShutdown {

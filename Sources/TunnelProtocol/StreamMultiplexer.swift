@@ -50,7 +50,6 @@ public final class StreamMultiplexer: Sendable {
     struct State {
         var streams: [UInt32: Entry] = [:]
         var nextStreamID: UInt32 = 1
-        var highestPeerStreamID: UInt32 = 0
         var closedReason: StreamResetReason?
     }
 
@@ -108,8 +107,9 @@ public final class StreamMultiplexer: Sendable {
             let head = try RequestHead(decoding: frame.payload)
             let stream: TunnelStream? = self.state.withLock { state in
                 guard state.closedReason == nil else { return nil }
-                guard frame.streamID > state.highestPeerStreamID else { return nil }
-                state.highestPeerStreamID = frame.streamID
+                // Ids are never reused, but heads of concurrent webhooks may
+                // arrive out of id order: only an open id is a duplicate.
+                guard frame.streamID & 1 == 1, state.streams[frame.streamID] == nil else { return nil }
                 return self.makeStream(id: frame.streamID, in: &state)
             }
             guard let stream else { throw .invalidStreamID(frame.streamID) }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOHTTP1

@@ -12,7 +12,6 @@ struct Pipe: Sendable {
     let client: StreamMultiplexer
     let toClient: AsyncStream<ByteBuffer>
     let toServer: AsyncStream<ByteBuffer>
-    let sentToServer: Mutex<[Frame]>
 
     init(configuration: StreamMultiplexer.Configuration = .init()) {
         let (toClient, toClientContinuation) = AsyncStream.makeStream(of: ByteBuffer.self)
@@ -21,7 +20,6 @@ struct Pipe: Sendable {
         self.client = StreamMultiplexer(role: .acceptor, configuration: configuration) { toServerContinuation.yield($0) }
         self.toClient = toClient
         self.toServer = toServer
-        self.sentToServer = Mutex([])
     }
 }
 
@@ -34,16 +32,20 @@ struct Pipe: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Wire: deliver frames to the other side as they are written.
             group.addTask {
-                for await message in pipe.toClient {
-                    if let incoming = try pipe.client.receive(message) {
-                        let received = try await incoming.stream.inboundBody().reduce(0) { $0 + $1.readableBytes }
-                        try await incoming.stream.sendResponseHead(
-                            ResponseHead(status: 200, headerFields: [.contentType: "text/plain"]),
-                            endStream: false
-                        )
-                        var writer = incoming.stream.makeBodyWriter()
-                        try await writer.write(ByteBuffer(string: "got \(received)"))
-                        try await writer.finish()
+                // Each incoming stream gets its own task, as in the client.
+                try await withThrowingTaskGroup(of: Void.self) { handlers in
+                    for await message in pipe.toClient {
+                        guard let incoming = try pipe.client.receive(message) else { continue }
+                        handlers.addTask {
+                            let received = try await incoming.stream.inboundBody().reduce(0) { $0 + $1.readableBytes }
+                            try await incoming.stream.sendResponseHead(
+                                ResponseHead(status: 200, headerFields: [.contentType: "text/plain"]),
+                                endStream: false
+                            )
+                            var writer = incoming.stream.makeBodyWriter()
+                            try await writer.write(ByteBuffer(string: "got \(received)"))
+                            try await writer.finish()
+                        }
                     }
                 }
             }
@@ -80,8 +82,13 @@ struct Pipe: Sendable {
     @Test func aSenderNeverExceedsTheWindow() async throws {
         let configuration = StreamMultiplexer.Configuration(initialWindow: 1000, maxDataChunk: 300)
         let written = Mutex<[Frame]>([])
+        let (windowFull, windowFullContinuation) = AsyncStream.makeStream(of: Void.self)
         let opener = StreamMultiplexer(role: .opener, configuration: configuration) { buffer in
-            written.withLock { $0.append(try! Frame(decoding: buffer)) }
+            let total = written.withLock { frames in
+                frames.append(try! Frame(decoding: buffer))
+                return frames.reduce(0) { $0 + $1.payload.readableBytes }
+            }
+            if total >= 1000 { windowFullContinuation.yield() }
         }
         let stream = try opener.openStream()
         // Nobody grants credit: the writer must stop after exactly one window.
@@ -90,10 +97,8 @@ struct Pipe: Sendable {
                 var writer = stream.makeBodyWriter()
                 try? await writer.write(ByteBuffer(repeating: 1, count: 5000))
             }
-            // Once the writer is blocked, a reset ends it.
-            while written.withLock({ $0.reduce(0) { $0 + $1.payload.readableBytes } }) < 1000 {
-                await Task.yield()
-            }
+            for await _ in windowFull { break }
+            // The writer now waits for credit that never comes; a reset ends it.
             opener.shutdown(StreamResetReason(.connectionLost, "gone"))
             await group.waitForAll()
         }
@@ -131,13 +136,17 @@ struct Pipe: Sendable {
         #expect(throws: StreamResetReason.self) { try opener.openStream() }
     }
 
-    @Test func streamIDsMustGrow() throws {
+    @Test func streamIDsMayArriveOutOfOrderButNotTwice() throws {
         let acceptor = StreamMultiplexer(role: .acceptor) { _ in }
         var head = ByteBuffer()
         try RequestHead(method: "GET", target: "", headerFields: [:]).encode(into: &head)
         _ = try acceptor.receive(Frame(type: .requestHead, flags: .endStream, streamID: 5, payload: head).encoded())
-        #expect(throws: TunnelProtocolError.invalidStreamID(3)) {
-            try acceptor.receive(Frame(type: .requestHead, streamID: 3, payload: head).encoded())
+        #expect(try acceptor.receive(Frame(type: .requestHead, streamID: 3, payload: head).encoded()) != nil)
+        #expect(throws: TunnelProtocolError.invalidStreamID(5)) {
+            try acceptor.receive(Frame(type: .requestHead, streamID: 5, payload: head).encoded())
+        }
+        #expect(throws: TunnelProtocolError.invalidStreamID(4)) {
+            try acceptor.receive(Frame(type: .requestHead, streamID: 4, payload: head).encoded())
         }
     }
 }

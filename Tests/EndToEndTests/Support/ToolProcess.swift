@@ -55,20 +55,19 @@ final class ToolProcess: Sendable {
         self.process = process
         try process.run()
         self.pid = process.processIdentifier
-        let state = self.state
-        stdout.fileHandleForReading.readabilityHandler = { handle in
+        stdout.fileHandleForReading.readabilityHandler = { [self] handle in
             let data = handle.availableData
             if data.isEmpty {
                 handle.readabilityHandler = nil
-                Self.finish(state)
+                self.finish()
                 return
             }
-            Self.consume(data, into: state)
+            self.consume(data)
         }
     }
 
-    private static func consume(_ data: Data, into state: Mutex<State>) {
-        let ready: [(CheckedContinuation<String, any Error>, String)] = state.withLock { state in
+    private func consume(_ data: Data) {
+        let ready: [(CheckedContinuation<String, any Error>, String)] = self.state.withLock { state in
             state.partial += String(decoding: data, as: UTF8.self)
             var matched: [(CheckedContinuation<String, any Error>, String)] = []
             while let newline = state.partial.firstIndex(of: "\n") {
@@ -86,13 +85,13 @@ final class ToolProcess: Sendable {
         for (continuation, line) in ready { continuation.resume(returning: line) }
     }
 
-    private static func finish(_ state: Mutex<State>) {
-        let waiters = state.withLock { state in
+    private func finish() {
+        let waiters = self.state.withLock { state in
             state.exited = true
             defer { state.waiters.removeAll() }
             return state.waiters
         }
-        let output = state.withLock { $0.lines }
+        let output = self.state.withLock { $0.lines }
         for waiter in waiters { waiter.continuation.resume(throwing: Timeout(waitingFor: "a line (process output ended)", output: output)) }
     }
 
