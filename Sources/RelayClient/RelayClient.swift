@@ -134,7 +134,7 @@ public struct RelayClient: Service {
                     self.logger.warning("could not save the channel; a restart will get a new URL", metadata: ["error": "\(error)"])
                 }
                 return channel
-            } catch let error as ServerAPI.Refused {
+            } catch let error as LoginRequired {
                 // Auth problems do not fix themselves by retrying.
                 throw error
             } catch {

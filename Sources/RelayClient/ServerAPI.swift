@@ -33,9 +33,7 @@ struct ServerAPI: Sendable {
         let body = try await response.body.collect(upTo: 64 * 1024)
         guard response.status == .ok else {
             let message = Self.errorMessage(body) ?? response.status.reasonPhrase
-            if (400..<500).contains(response.status.code) {
-                throw Refused(status: Int(response.status.code), message: message)
-            }
+            if response.status == .unauthorized { throw LoginRequired(serverURL: self.serverURL, message: message) }
             throw Refused(status: Int(response.status.code), message: message)
         }
         return try JSONDecoder().decode(SavedChannel.self, from: Data(body.readableBytesView))

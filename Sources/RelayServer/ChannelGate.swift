@@ -1,4 +1,5 @@
 import Foundation
+import GitHubAuth
 import HTTPTypes
 import Logging
 import NIOCore
@@ -15,7 +16,9 @@ struct ChannelGate: Sendable {
     static let maxMessageSize = 1 << 20
 
     let registry: ChannelRegistry
-    let tokens: ChannelTokens
+    let tokens: TokenAuthority
+    /// Auth mode: every WebSocket needs its channel token.
+    let requireToken: Bool
     let logger: Logger
 
     enum Refusal: Error {
@@ -56,11 +59,14 @@ struct ChannelGate: Sendable {
     /// Checks the token: a token that is present is checked first. Returns
     /// whether it proves ownership (which lets an unknown channel come back).
     func authorize(_ id: String, token: String?) async throws(Refusal) -> Bool {
-        guard let token else { return false }
+        guard let token else {
+            if self.requireToken { throw .unauthorized("this server needs the channel token (Authorization: Bearer)") }
+            return false
+        }
         do {
-            try await self.tokens.verify(token, channel: id)
+            try await self.tokens.verify(token, as: .channel, subject: id)
             return true
-        } catch .wrongChannel {
+        } catch .wrongSubject {
             throw .unauthorized("the token belongs to another channel")
         } catch {
             throw .unauthorized("the token is invalid or expired")

@@ -1,4 +1,5 @@
 import Foundation
+import GitHubAuth
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -19,7 +20,7 @@ extension RelayServer {
         var status: String
     }
 
-    func makeRouter(gate: ChannelGate, boundPort: BoundPort) -> Router<BasicRequestContext> {
+    func makeRouter(gate: ChannelGate, oauth: OAuthFlow?, boundPort: BoundPort) -> Router<BasicRequestContext> {
         let router = Router()
         let registry = self.registry
         let tokens = self.tokens
@@ -27,10 +28,25 @@ extension RelayServer {
 
         router.get("/healthz") { _, _ in Health(status: "OK") }
 
-        router.get("/new") { _, _ -> NewChannel in
+        let channelTokenLifetime = self.configuration.channelTokenLifetime
+        router.get("/new") { request, _ -> Response in
+            if oauth != nil {
+                guard let session = ChannelGate.bearerToken(request.headers), !session.isEmpty else {
+                    return Self.loginRequired("this server needs a session token: log in at /auth/login")
+                }
+                do {
+                    try await tokens.verify(session, as: .session)
+                } catch {
+                    return Self.loginRequired("the session token is invalid or expired: log in again at /auth/login")
+                }
+            }
             let id = UUID().uuidString.lowercased()
             await registry.issue(id)
-            return NewChannel(channel_id: id, token: try await tokens.issue(channel: id))
+            let token = try await tokens.issue(.channel, subject: id, lifetime: channelTokenLifetime)
+            return try Self.json(NewChannel(channel_id: id, token: token))
+        }
+        if let oauth {
+            self.addAuthRoutes(to: router, oauth: oauth)
         }
 
         // A plain GET of the WebSocket endpoint answers what the upgrade
@@ -65,6 +81,12 @@ extension RelayServer {
             return try Self.rawJSON(config)
         }
         return router
+    }
+
+    static func loginRequired(_ message: String) -> Response {
+        var response = Self.errorResponse(.unauthorized, message)
+        response.headers[.wwwAuthenticate] = "Bearer"
+        return response
     }
 
     static func checkInternalToken(_ request: Request, expected: String?) -> Response? {

@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import GitHubAuth
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -16,7 +18,7 @@ public struct RelayServer: Sendable {
     let configuration: RelayServerConfiguration
     let logger: Logger
     let registry: ChannelRegistry
-    let tokens: ChannelTokens
+    let tokens: TokenAuthority
 
     public init(configuration: RelayServerConfiguration, logger: Logger) async {
         self.configuration = configuration
@@ -28,16 +30,23 @@ public struct RelayServer: Sendable {
             // there is nothing to wait for.
             startupGrace: configuration.jwtSigningKey == nil ? .zero : configuration.startupGrace
         )
-        self.tokens = await ChannelTokens(signingKey: configuration.jwtSigningKey, lifetime: configuration.channelTokenLifetime)
+        self.tokens = await TokenAuthority(signingKey: configuration.jwtSigningKey)
     }
 
     /// Runs until SIGTERM or SIGINT. `onListening` gets the bound port (useful
     /// with port 0) once the server accepts connections.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let gate = ChannelGate(registry: self.registry, tokens: self.tokens, logger: self.logger)
+        let gate = ChannelGate(registry: self.registry, tokens: self.tokens, requireToken: self.configuration.auth != nil, logger: self.logger)
+        let githubClient = Self.makeGitHubHTTPClient()
+        let oauth = self.configuration.auth.map { OAuthFlow(configuration: $0, tokens: self.tokens, httpClient: githubClient) }
+        if self.configuration.auth != nil && (self.configuration.internalToken ?? "").isEmpty {
+            self.logger.warning(
+                "auth mode without --internal-token: /internal/channels and /traefik-config are open to anyone who can reach this server"
+            )
+        }
         let forwarder = WebhookForwarder(registry: self.registry, configuration: self.configuration, logger: self.logger)
         let boundPort = BoundPort()
-        let router = self.makeRouter(gate: gate, boundPort: boundPort)
+        let router = self.makeRouter(gate: gate, oauth: oauth, boundPort: boundPort)
         let server = HTTPServerBuilder { responder in
             RelayChannel(
                 responder: { request, writer, channel in
@@ -64,7 +73,21 @@ public struct RelayServer: Sendable {
             logger: self.logger
         )
         app.addServices(ChannelSweeper(registry: self.registry, period: self.configuration.cleanupDuration, logger: self.logger))
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        do {
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch {
+            try? await githubClient.shutdown()
+            throw error
+        }
+        try? await githubClient.shutdown()
+    }
+
+    /// The client for GitHub's API: a GitHub that cannot be reached should
+    /// be a 502 at once, not after the pool retried for its connect timeout.
+    static func makeGitHubHTTPClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: .seconds(10)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     /// `http://IP:PORT` of this replica, as peers and Traefik reach it.

@@ -1,3 +1,5 @@
+import GitHubAuth
+
 /// Everything the relay server is configured with. The CLI fills it from flags.
 public struct RelayServerConfiguration: Sendable {
     /// Address to bind.
@@ -27,6 +29,9 @@ public struct RelayServerConfiguration: Sendable {
     public var startupGrace: Duration
     /// How long a channel token stays valid.
     public var channelTokenLifetime: Duration
+    /// Auth mode: only users who log in with GitHub may create and hold
+    /// channels. `nil`: open mode.
+    public var auth: GitHubAuthConfiguration?
 
     public init(
         host: String = "0.0.0.0",
@@ -40,7 +45,8 @@ public struct RelayServerConfiguration: Sendable {
         internalToken: String? = nil,
         reconnectHold: Duration = .seconds(10),
         startupGrace: Duration = .seconds(30),
-        channelTokenLifetime: Duration = .seconds(90 * 24 * 3600)
+        channelTokenLifetime: Duration = .seconds(90 * 24 * 3600),
+        auth: GitHubAuthConfiguration? = nil
     ) {
         self.host = host
         self.port = port
@@ -54,5 +60,6 @@ public struct RelayServerConfiguration: Sendable {
         self.reconnectHold = reconnectHold
         self.startupGrace = startupGrace
         self.channelTokenLifetime = channelTokenLifetime
+        self.auth = auth
     }
 }

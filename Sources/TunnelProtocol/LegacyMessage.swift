@@ -59,20 +59,17 @@ public struct LegacyMessage: Sendable, Equatable, Codable {
 public enum HTTP1Message {
     /// A whole HTTP/1.1 request as sent on the wire, with `Content-Length`.
     public static func serializeRequest(method: String, target: String, headerFields: HTTPFields, body: ByteBuffer) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.writeString("\(method) \(target) HTTP/1.1\r\n")
-        for field in headerFields where field.name != .contentLength && field.name != .transferEncoding {
-            buffer.writeString("\(field.name.rawName): \(field.value)\r\n")
-        }
-        buffer.writeString("Content-Length: \(body.readableBytes)\r\n\r\n")
-        buffer.writeImmutableBuffer(body)
-        return buffer
+        Self.serialize(startLine: "\(method) \(target) HTTP/1.1", headerFields: headerFields, body: body)
     }
 
     /// A whole HTTP/1.1 response as sent on the wire.
     public static func serializeResponse(status: Int, reason: String = "", headerFields: HTTPFields, body: ByteBuffer) -> ByteBuffer {
+        Self.serialize(startLine: "HTTP/1.1 \(status) \(reason)", headerFields: headerFields, body: body)
+    }
+
+    private static func serialize(startLine: String, headerFields: HTTPFields, body: ByteBuffer) -> ByteBuffer {
         var buffer = ByteBuffer()
-        buffer.writeString("HTTP/1.1 \(status) \(reason)\r\n")
+        buffer.writeString("\(startLine)\r\n")
         for field in headerFields where field.name != .contentLength && field.name != .transferEncoding {
             buffer.writeString("\(field.name.rawName): \(field.value)\r\n")
         }

@@ -69,6 +69,9 @@ struct ClientCommand: AsyncParsableCommand {
         )
         do {
             try await group.run()
+        } catch let error as LoginRequired {
+            printLine(error.description)
+            throw ExitCode(2)
         } catch {
             printError("\(error)")
             throw ExitCode.failure

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GitHubAuth
 import Logging
 import RelayServer
 
@@ -39,6 +40,21 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "When set, /internal/channels and /traefik-config require 'Authorization: Bearer <token>'.")
     var internalToken: String?
 
+    @Option(name: .customLong("github-client-id"), help: "GitHub OAuth App client id; enables auth mode.")
+    var githubClientID: String?
+
+    @Option(help: "GitHub OAuth App client secret (required with the client id).")
+    var githubClientSecret: String?
+
+    @Option(help: "Only active members of this GitHub organisation may log in.")
+    var githubOrg: String?
+
+    @Option(name: .customLong("github-url"), help: "GitHub web base URL (GitHub Enterprise: https://HOST).")
+    var githubURL: String = "https://github.com"
+
+    @Option(name: .customLong("github-api-url"), help: "GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).")
+    var githubAPIURL: String = "https://api.github.com"
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -53,6 +69,21 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard self.maxBodySize.bytes > 0 else {
             throw ValidationError("--max-body-size must be greater than zero")
+        }
+        if let clientID = self.githubClientID, !clientID.isEmpty {
+            guard let secret = self.githubClientSecret, !secret.isEmpty else {
+                throw ValidationError("--github-client-id needs --github-client-secret")
+            }
+            guard let key = self.jwtSigningKey, !key.isEmpty else {
+                throw ValidationError("--github-client-id needs --jwt-signing-key (auth mode signs session tokens with it)")
+            }
+        } else if self.githubOrg != nil || self.githubClientSecret != nil {
+            throw ValidationError("--github-org and --github-client-secret need --github-client-id")
+        }
+        for (flag, value) in [("--github-url", self.githubURL), ("--github-api-url", self.githubAPIURL)] {
+            guard let url = URL(string: value), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+                throw ValidationError("\(flag) must be an http:// or https:// URL, got '\(value)'")
+            }
         }
         if let publicURL, URL(string: publicURL)?.scheme == nil {
             throw ValidationError("--public-url must be an absolute URL, got '\(publicURL)'")
@@ -79,7 +110,16 @@ struct ServerCommand: AsyncParsableCommand {
             jwtSigningKey: self.jwtSigningKey.flatMap { $0.isEmpty ? nil : $0 },
             publicURL: self.publicURL,
             advertiseAddress: self.advertiseAddr,
-            internalToken: self.internalToken
+            internalToken: self.internalToken,
+            auth: self.githubClientID.flatMap { $0.isEmpty ? nil : $0 }.map { clientID in
+                GitHubAuthConfiguration(
+                    clientID: clientID,
+                    clientSecret: self.githubClientSecret ?? "",
+                    organization: self.githubOrg.flatMap { $0.isEmpty ? nil : $0 },
+                    githubURL: self.githubURL,
+                    githubAPIURL: self.githubAPIURL
+                )
+            }
         )
         let server = await RelayServer(configuration: configuration, logger: logger)
         let host = self.host

@@ -21,7 +21,7 @@ final class ToolProcess: Sendable {
         var exited = false
     }
 
-    nonisolated(unsafe) private let process: Process
+    private let process: Process
     private let state = Mutex(State())
     let pid: Int32
 
