@@ -112,13 +112,24 @@ struct ChannelGate: Sendable {
             if v2 { headers[.secWebSocketProtocol] = Self.v2Subprotocol }
             let registry = self.registry
             let logger = self.logger
-            return .accept(headers: headers) { inbound, outbound, _ in
-                if v2 {
-                    await Self.runMultiplexed(id, connection: connection, inbound: inbound, outbound: outbound, registry: registry, logger: logger)
-                } else {
-                    await Self.runLegacy(id, connection: connection, inbound: inbound, outbound: outbound, registry: registry, logger: logger)
-                }
-            }
+            return .accept(
+                headers: headers,
+                handler: { inbound, outbound, _ in
+                    if v2 {
+                        await Self.runMultiplexed(
+                            id,
+                            connection: connection,
+                            inbound: inbound,
+                            outbound: outbound,
+                            registry: registry,
+                            logger: logger
+                        )
+                    } else {
+                        await Self.runLegacy(id, connection: connection, inbound: inbound, outbound: outbound, registry: registry, logger: logger)
+                    }
+                },
+                abandon: { await registry.detach(id, connection: connection) }
+            )
         }
     }
 

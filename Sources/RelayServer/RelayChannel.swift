@@ -10,7 +10,9 @@ import NIOWebSocket
 
 /// What the server decided about a WebSocket upgrade request.
 enum UpgradeDecision: Sendable {
-    case accept(headers: HTTPFields, handler: WebSocketDataHandler<RelayWebSocketContext>)
+    /// Accepted: `handler` runs the WebSocket; `abandon` gives back what the
+    /// decision claimed when the upgrade fails before the handler runs.
+    case accept(headers: HTTPFields, handler: WebSocketDataHandler<RelayWebSocketContext>, abandon: @Sendable () async -> Void)
     /// Refused with a real status (401, 403, 409...) and a JSON error body.
     case refuse(HTTPResponse.Status, message: String)
 }
@@ -38,6 +40,7 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
         let upgradeResult: EventLoopFuture<UpgradeResult>
         let channel: any Channel
+        let decision: NIOLoopBoundBox<UpgradeDecision?>
     }
 
     let responder: HTTPChannelHandler.Responder
@@ -81,13 +84,13 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                     promise.completeWithTask { await decide(request, channel, logger) }
                     return promise.futureResult.hop(to: channel.eventLoop).map { decision -> HTTPHeaders? in
                         pending.value = decision ?? .refuse(.notFound, message: "not found")
-                        if case .accept(let headers, _) = decision { return HTTPHeaders(headers) }
+                        if case .accept(let headers, _, _) = decision { return HTTPHeaders(headers) }
                         return nil
                     }
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
-                        guard case .accept(_, let handler) = pending.value else {
+                        guard case .accept(_, let handler, _) = pending.value else {
                             throw ChannelError.inappropriateOperationForState
                         }
                         let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
@@ -122,7 +125,7 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
-            return Value(upgradeResult: result, channel: channel)
+            return Value(upgradeResult: result, channel: channel, decision: pending)
         }
     }
 
@@ -148,6 +151,12 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
             }
         } catch {
             logger.debug("Connection ended before it was set up", metadata: ["error": "\(error)"])
+        }
+        // Whatever happened, an accepted upgrade's claim ends with its
+        // connection (a no-op when the handler already released it).
+        let decision = try? await value.channel.eventLoop.submit { value.decision.value }.get()
+        if case .accept(_, _, let abandon) = decision {
+            await abandon()
         }
     }
 
