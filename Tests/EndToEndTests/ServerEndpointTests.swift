@@ -15,6 +15,7 @@ struct ServerEndpointTests {
             (["server", "--max-body-size", "lots"], "--max-body-size"),
             (["server", "--bogus"], "--bogus"),
             (["server", "--github-client-id", "x"], "--github-client-id"),
+            (["server", "--github-client-id", "x", "--github-client-secret", "y"], "--jwt-signing-key"),
             (["client"], "--server-url"),
             (["client", "--server-url", "ftp://x"], "--server-url"),
             (["client", "--server-url", "http://x", "--transfer-request-timeout", "soon"], "--transfer-request-timeout"),
