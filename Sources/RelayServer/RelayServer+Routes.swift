@@ -3,6 +3,7 @@ import GitHubAuth
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Prometheus
 
 extension RelayServer {
     struct NewChannel: ResponseEncodable {
@@ -28,6 +29,17 @@ extension RelayServer {
 
         router.get("/healthz") { _, _ in Health(status: "OK") }
 
+        let metrics = self.metrics
+        router.get("/metrics") { _, _ -> Response in
+            let connected = await registry.snapshot().connected.count
+            metrics.channelsConnected.set(Double(connected))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.render()))
+            )
+        }
+
         let channelTokenLifetime = self.configuration.channelTokenLifetime
         router.get("/new") { request, _ -> Response in
             if oauth != nil {
@@ -42,6 +54,7 @@ extension RelayServer {
             }
             let id = UUID().uuidString.lowercased()
             await registry.issue(id)
+            metrics.channelsIssued.increment()
             let token = try await tokens.issue(.channel, subject: id, lifetime: channelTokenLifetime)
             return try Self.json(NewChannel(channel_id: id, token: token))
         }

@@ -19,6 +19,7 @@ public struct RelayServer: Sendable {
     let logger: Logger
     let registry: ChannelRegistry
     let tokens: TokenAuthority
+    let metrics = RelayMetrics()
 
     public init(configuration: RelayServerConfiguration, logger: Logger) async {
         self.configuration = configuration
@@ -44,7 +45,7 @@ public struct RelayServer: Sendable {
                 "auth mode without --internal-token: /internal/channels and /traefik-config are open to anyone who can reach this server"
             )
         }
-        let forwarder = WebhookForwarder(registry: self.registry, configuration: self.configuration, logger: self.logger)
+        let forwarder = WebhookForwarder(registry: self.registry, configuration: self.configuration, metrics: self.metrics, logger: self.logger)
         let boundPort = BoundPort()
         let router = self.makeRouter(gate: gate, oauth: oauth, boundPort: boundPort)
         let server = HTTPServerBuilder { responder in

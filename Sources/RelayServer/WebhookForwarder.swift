@@ -2,6 +2,7 @@ import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
+import Prometheus
 import TunnelProtocol
 
 /// Delivers one webhook through the channel's client and streams the answer
@@ -14,6 +15,7 @@ import TunnelProtocol
 struct WebhookForwarder: Sendable {
     let registry: ChannelRegistry
     let configuration: RelayServerConfiguration
+    let metrics: RelayMetrics
     let logger: Logger
 
     /// A parsed `/webhook/{id}[/rest]` target.
@@ -37,7 +39,11 @@ struct WebhookForwarder: Sendable {
     func respond(to request: Request, target: Target, writer: consuming ResponseWriter, channel: any Channel) async throws {
         let started = ContinuousClock.now
         var outcome = Outcome(status: 0, bytesIn: 0, bytesOut: 0)
-        defer { self.log(request, target: target, outcome: outcome, started: started) }
+        self.metrics.webhooksInFlight.increment()
+        defer {
+            self.metrics.webhooksInFlight.decrement()
+            self.record(request, target: target, outcome: outcome, started: started)
+        }
 
         if let length = request.headers[.contentLength].flatMap(Int.init), length > self.configuration.maxBodySize {
             outcome.status = 413
@@ -242,8 +248,12 @@ struct WebhookForwarder: Sendable {
         try await bodyWriter.finish(nil)
     }
 
-    private func log(_ request: Request, target: Target, outcome: Outcome, started: ContinuousClock.Instant) {
+    private func record(_ request: Request, target: Target, outcome: Outcome, started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
+        self.metrics.webhookAnswered(status: outcome.status)
+        self.metrics.latency.record(elapsed)
+        self.metrics.bytesIn.increment(by: Int64(outcome.bytesIn))
+        self.metrics.bytesOut.increment(by: Int64(outcome.bytesOut))
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         self.logger.info(
             "webhook",
