@@ -17,6 +17,8 @@ struct ChannelGate: Sendable {
 
     let registry: ChannelRegistry
     let tokens: TokenAuthority
+    /// Per-connection limits for the streams a client's WebSocket carries.
+    let multiplexing: StreamMultiplexer.Configuration
     /// Auth mode: every WebSocket needs its channel token.
     let requireToken: Bool
     let logger: Logger
@@ -112,6 +114,7 @@ struct ChannelGate: Sendable {
             if v2 { headers[.secWebSocketProtocol] = Self.v2Subprotocol }
             let registry = self.registry
             let logger = self.logger
+            let multiplexing = self.multiplexing
             return .accept(
                 headers: headers,
                 handler: { inbound, outbound, _ in
@@ -122,10 +125,19 @@ struct ChannelGate: Sendable {
                             inbound: inbound,
                             outbound: outbound,
                             registry: registry,
+                            configuration: multiplexing,
                             logger: logger
                         )
                     } else {
-                        await Self.runLegacy(id, connection: connection, inbound: inbound, outbound: outbound, registry: registry, logger: logger)
+                        await Self.runLegacy(
+                            id,
+                            connection: connection,
+                            inbound: inbound,
+                            outbound: outbound,
+                            registry: registry,
+                            maxPending: multiplexing.maxOpenStreams,
+                            logger: logger
+                        )
                     }
                 },
                 abandon: { await registry.detach(id, connection: connection) }
@@ -139,9 +151,10 @@ struct ChannelGate: Sendable {
         inbound: WebSocketInboundStream,
         outbound: WebSocketOutboundWriter,
         registry: ChannelRegistry,
+        configuration: StreamMultiplexer.Configuration,
         logger: Logger
     ) async {
-        let multiplexer = StreamMultiplexer(role: .opener) { buffer in
+        let multiplexer = StreamMultiplexer(role: .opener, configuration: configuration) { buffer in
             try await outbound.write(.binary(buffer))
         }
         await registry.attach(id, connection: connection, session: .multiplexed(multiplexer))
@@ -169,9 +182,10 @@ struct ChannelGate: Sendable {
         inbound: WebSocketInboundStream,
         outbound: WebSocketOutboundWriter,
         registry: ChannelRegistry,
+        maxPending: Int,
         logger: Logger
     ) async {
-        let session = LegacySession(outbound: outbound)
+        let session = LegacySession(outbound: outbound, maxPending: maxPending)
         await registry.attach(id, connection: connection, session: .legacy(session))
         logger.info("client connected", metadata: ["channel": "\(id)", "protocol": "legacy"])
         do {

@@ -24,15 +24,21 @@ actor ChannelRegistry {
     /// Unknown channels are held like reconnecting ones until this instant.
     private let graceUntil: ContinuousClock.Instant
 
-    init(ttl: Duration, hold: Duration, startupGrace: Duration) {
+    private let maxChannels: Int
+
+    init(ttl: Duration, hold: Duration, startupGrace: Duration, maxChannels: Int = .max) {
+        self.maxChannels = maxChannels
         self.startedAt = self.clock.now
         self.ttl = ttl
         self.hold = hold
         self.graceUntil = self.startedAt.advanced(by: startupGrace)
     }
 
-    func issue(_ id: String) {
+    /// Records a new channel; false when the replica is full.
+    func issue(_ id: String) -> Bool {
+        guard self.table.count < self.maxChannels else { return false }
         self.table.issue(id, now: self.clock.now)
+        return true
     }
 
     func claim(_ id: String, recreate: Bool) -> ChannelTable.ClaimDecision {

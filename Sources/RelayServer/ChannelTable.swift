@@ -64,6 +64,8 @@ struct ChannelTable {
 
     func contains(_ id: String) -> Bool { self.channels[id] != nil }
 
+    var count: Int { self.channels.count }
+
     func isClaimed(_ id: String) -> Bool {
         if case .claimed = self.channels[id] { return true }
         return false

@@ -17,11 +17,14 @@ final class LegacySession: Sendable {
 
     private let outbound: WebSocketOutboundWriter
     private let state = Mutex(State())
+    private let maxPending: Int
 
     struct Closed: Error {}
+    struct TooMany: Error {}
 
-    init(outbound: WebSocketOutboundWriter) {
+    init(outbound: WebSocketOutboundWriter, maxPending: Int) {
         self.outbound = outbound
+        self.maxPending = maxPending
     }
 
     /// Sends a whole HTTP/1.1 request and waits for the whole response.
@@ -29,12 +32,13 @@ final class LegacySession: Sendable {
     func exchange(_ request: ByteBuffer) async throws -> ByteBuffer {
         let id = UUID().uuidString.lowercased()
         let (reply, continuation) = Reply.makeStream()
-        let registered = self.state.withLock { state in
-            guard !state.closed else { return false }
+        let registered: Result<Void, any Error> = self.state.withLock { state in
+            guard !state.closed else { return .failure(Closed()) }
+            guard state.pending.count < self.maxPending else { return .failure(TooMany()) }
             state.pending[id] = continuation
-            return true
+            return .success(())
         }
-        guard registered else { throw Closed() }
+        try registered.get()
         defer { _ = self.state.withLock { $0.pending.removeValue(forKey: id) } }
         try await self.outbound.write(.text(LegacyMessage(requestID: id, payload: request).json()))
         for try await payload in reply { return payload }

@@ -122,7 +122,10 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                 upgradeConfiguration: serverUpgradeConfiguration
             )
             configuration.enablePipelining = false
-            configuration.enableErrorHandling = false
+            // A request that does not parse must get 400 and a closed
+            // connection; without NIO's error handler a parse error on a
+            // connection's first request left it open and silent forever.
+            configuration.enableErrorHandling = true
             configuration.enableResponseHeaderValidation = false
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             return Value(upgradeResult: result, channel: channel, decision: pending)

@@ -41,6 +41,7 @@ extension RelayServer {
         }
 
         let channelTokenLifetime = self.configuration.channelTokenLifetime
+        let maxChannels = self.configuration.maxChannels
         router.get("/new") { request, _ -> Response in
             if oauth != nil {
                 guard let session = ChannelGate.bearerToken(request.headers), !session.isEmpty else {
@@ -53,7 +54,11 @@ extension RelayServer {
                 }
             }
             let id = UUID().uuidString.lowercased()
-            await registry.issue(id)
+            guard await registry.issue(id) else {
+                var response = Self.errorResponse(.serviceUnavailable, "this server holds its maximum of \(maxChannels) channels")
+                response.headers[.retryAfter] = "60"
+                return response
+            }
             metrics.channelsIssued.increment()
             let token = try await tokens.issue(.channel, subject: id, lifetime: channelTokenLifetime)
             return try Self.json(NewChannel(channel_id: id, token: token))

@@ -9,6 +9,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import TunnelProtocol
 import UnixSignals
 import WSCore
 
@@ -29,7 +30,8 @@ public struct RelayServer: Sendable {
             hold: configuration.reconnectHold,
             // Without a key no token from before this start can be valid, so
             // there is nothing to wait for.
-            startupGrace: configuration.jwtSigningKey == nil ? .zero : configuration.startupGrace
+            startupGrace: configuration.jwtSigningKey == nil ? .zero : configuration.startupGrace,
+            maxChannels: configuration.maxChannels
         )
         self.tokens = await TokenAuthority(signingKey: configuration.jwtSigningKey)
     }
@@ -37,7 +39,13 @@ public struct RelayServer: Sendable {
     /// Runs until SIGTERM or SIGINT. `onListening` gets the bound port (useful
     /// with port 0) once the server accepts connections.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let gate = ChannelGate(registry: self.registry, tokens: self.tokens, requireToken: self.configuration.auth != nil, logger: self.logger)
+        let gate = ChannelGate(
+            registry: self.registry,
+            tokens: self.tokens,
+            multiplexing: .init(maxOpenStreams: self.configuration.maxInFlightPerChannel),
+            requireToken: self.configuration.auth != nil,
+            logger: self.logger
+        )
         let githubClient = Self.makeGitHubHTTPClient()
         let oauth = self.configuration.auth.map { OAuthFlow(configuration: $0, tokens: self.tokens, httpClient: githubClient) }
         if self.configuration.auth != nil && (self.configuration.internalToken ?? "").isEmpty {

@@ -29,6 +29,10 @@ public struct RelayServerConfiguration: Sendable {
     public var startupGrace: Duration
     /// How long a channel token stays valid.
     public var channelTokenLifetime: Duration
+    /// Channels this replica holds at most; `/new` answers 503 beyond.
+    public var maxChannels: Int
+    /// Webhooks in flight on one channel at most; more get 429.
+    public var maxInFlightPerChannel: Int
     /// Auth mode: only users who log in with GitHub may create and hold
     /// channels. `nil`: open mode.
     public var auth: GitHubAuthConfiguration?
@@ -46,6 +50,8 @@ public struct RelayServerConfiguration: Sendable {
         reconnectHold: Duration = .seconds(10),
         startupGrace: Duration = .seconds(30),
         channelTokenLifetime: Duration = .seconds(90 * 24 * 3600),
+        maxChannels: Int = 10_000,
+        maxInFlightPerChannel: Int = 256,
         auth: GitHubAuthConfiguration? = nil
     ) {
         self.host = host
@@ -60,6 +66,8 @@ public struct RelayServerConfiguration: Sendable {
         self.reconnectHold = reconnectHold
         self.startupGrace = startupGrace
         self.channelTokenLifetime = channelTokenLifetime
+        self.maxChannels = maxChannels
+        self.maxInFlightPerChannel = maxInFlightPerChannel
         self.auth = auth
     }
 }

@@ -43,6 +43,10 @@ extension WebhookForwarder {
                 group.cancelAll()
                 return first
             }
+        } catch is LegacySession.TooMany {
+            outcome.status = 429
+            try await Self.writeError(.tooManyRequests, "too many webhooks in flight on this channel", to: writer, extraHeaders: [.retryAfter: "1"])
+            return
         } catch {
             outcome.status = 502
             try await Self.writeError(.badGateway, "the channel's client went away", to: writer)

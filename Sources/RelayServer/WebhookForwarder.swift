@@ -102,6 +102,10 @@ struct WebhookForwarder: Sendable {
         let stream: TunnelStream
         do {
             stream = try multiplexer.openStream()
+        } catch  where error.code == .tooManyStreams {
+            outcome.status = 429
+            try await Self.writeError(.tooManyRequests, error.message, to: writer, extraHeaders: [.retryAfter: "1"])
+            return
         } catch {
             outcome.status = 503
             try await Self.writeError(.serviceUnavailable, "the channel's client is reconnecting", to: writer, extraHeaders: [.retryAfter: "5"])

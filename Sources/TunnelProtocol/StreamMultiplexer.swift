@@ -23,10 +23,14 @@ public final class StreamMultiplexer: Sendable {
         public var initialWindow: Int
         /// Largest DATA payload this side sends.
         public var maxDataChunk: Int
+        /// Streams this side may have open at once; ``StreamMultiplexer/openStream()``
+        /// refuses more, so one busy channel cannot take a server's memory.
+        public var maxOpenStreams: Int
 
-        public init(initialWindow: Int = 256 * 1024, maxDataChunk: Int = 64 * 1024) {
+        public init(initialWindow: Int = 256 * 1024, maxDataChunk: Int = 64 * 1024, maxOpenStreams: Int = .max) {
             self.initialWindow = initialWindow
             self.maxDataChunk = maxDataChunk
+            self.maxOpenStreams = maxOpenStreams
         }
     }
 
@@ -74,6 +78,9 @@ public final class StreamMultiplexer: Sendable {
         precondition(self.role == .opener, "only the opener side opens streams")
         let result: Result<TunnelStream, StreamResetReason> = self.state.withLock { state in
             if let reason = state.closedReason { return .failure(reason) }
+            guard state.streams.count < self.configuration.maxOpenStreams else {
+                return .failure(StreamResetReason(.tooManyStreams, "too many webhooks in flight on this channel"))
+            }
             let id = state.nextStreamID
             state.nextStreamID &+= 2
             return .success(self.makeStream(id: id, in: &state))

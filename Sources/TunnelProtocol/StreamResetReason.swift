@@ -17,6 +17,9 @@ public struct StreamResetReason: Error, Sendable, Equatable, CustomStringConvert
         public static let bodyTooLarge = Code(rawValue: 4)
         /// The WebSocket carrying the stream closed.
         public static let connectionLost = Code(rawValue: 5)
+        /// Too many streams are open on the connection (local only: the
+        /// server answers 429 without opening the stream).
+        public static let tooManyStreams = Code(rawValue: 6)
     }
 
     public var code: Code

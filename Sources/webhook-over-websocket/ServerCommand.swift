@@ -25,6 +25,12 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Webhook bodies larger than this get 413 (e.g. 100MiB).")
     var maxBodySize: ByteSize = .init(bytes: 100 * 1024 * 1024)
 
+    @Option(help: "Channels this replica holds at most; /new answers 503 beyond.")
+    var maxChannels: Int = 10_000
+
+    @Option(help: "Webhooks in flight on one channel at most; more get 429.")
+    var maxInFlight: Int = 256
+
     @Option(
         name: [.customLong("jwt-signing-key"), .customLong("jwt-secret")],
         help: "HMAC key for channel tokens; the same key keeps tokens valid across restarts and replicas."
@@ -66,6 +72,12 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard self.requestTimeout.duration > .zero else {
             throw ValidationError("--request-timeout must be greater than zero")
+        }
+        guard self.maxChannels > 0 else {
+            throw ValidationError("--max-channels must be greater than zero")
+        }
+        guard self.maxInFlight > 0 else {
+            throw ValidationError("--max-in-flight must be greater than zero")
         }
         guard self.maxBodySize.bytes > 0 else {
             throw ValidationError("--max-body-size must be greater than zero")
@@ -111,6 +123,8 @@ struct ServerCommand: AsyncParsableCommand {
             publicURL: self.publicURL,
             advertiseAddress: self.advertiseAddr,
             internalToken: self.internalToken,
+            maxChannels: self.maxChannels,
+            maxInFlightPerChannel: self.maxInFlight,
             auth: self.githubClientID.flatMap { $0.isEmpty ? nil : $0 }.map { clientID in
                 GitHubAuthConfiguration(
                     clientID: clientID,

@@ -123,3 +123,26 @@ enum Sender {
         return Answer(status: Int(response.status.code), headers: response.headers, body: collected)
     }
 }
+
+struct TimedOut: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out: \(self.what)" }
+}
+
+/// Runs `operation`, failing with ``TimedOut`` after `timeout`, so a test
+/// that waits for the server to react fails instead of hanging.
+func withTimeout<T: Sendable>(
+    _ what: String,
+    _ timeout: Duration = .seconds(10),
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            throw TimedOut(what: what)
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}

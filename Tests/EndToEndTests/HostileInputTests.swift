@@ -1,0 +1,93 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import Testing
+
+/// Sends raw bytes to the server and returns what it answers, up to `limit`.
+func rawExchange(port: Int, _ request: String, limit: Int = 4096) async throws -> String {
+    try await withTimeout("an answer to \(request.debugDescription)") {
+        try await rawExchangeUnbounded(port: port, request, limit: limit)
+    }
+}
+
+private func rawExchangeUnbounded(port: Int, _ request: String, limit: Int) async throws -> String {
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+    return try await channel.executeThenClose { inbound, outbound in
+        try await outbound.write(ByteBuffer(string: request))
+        var answer = ""
+        for try await chunk in inbound {
+            answer += String(buffer: chunk)
+            if answer.utf8.count >= limit || answer.contains("\r\n\r\n") { break }
+        }
+        return answer
+    }
+}
+
+@Suite("Hostile input")
+struct HostileInputTests {
+    @Test("Path tricks and header injection never reach another endpoint or a forged header")
+    func malformedHTTP() async throws {
+        try await Tunnel.withTunnel(app: inspectingApp()) { server, client in
+            let before = try await channelIDs(server)
+            for path in ["/webhook/../new", "/webhook/%2E%2E/new", "/webhook/abc%2Fdef/x", "/webhook/"] {
+                let answer = try await Sender.send(.POST, server.url + path)
+                #expect([404, 400].contains(answer.status), "\(path) → \(answer.status)")
+            }
+            #expect(try await channelIDs(server) == before, "no channel was issued by a path trick")
+
+            let path = "/webhook/\(client.channelID)/x"
+            let injected = try await rawExchange(
+                port: server.port,
+                "POST \(path) HTTP/1.1\r\nHost: x\r\nX-A: a\rX-Injected: yes\r\nContent-Length: 0\r\n\r\n"
+            )
+            #expect(injected.hasPrefix("HTTP/1.1 400"), "\(injected)")
+            let garbage = try await rawExchange(port: server.port, "NOT A REQUEST\r\n\r\n")
+            #expect(garbage.hasPrefix("HTTP/1.1 400"), "\(garbage)")
+            #expect(try await Sender.send(.POST, client.webhookURL + "/still-fine").status == 201)
+        }
+    }
+
+    @Test("A client sending malformed v2 frames loses only its own connection")
+    func malformedFrames() async throws {
+        try await Tunnel.withTunnel(app: inspectingApp()) { server, client in
+            let victim = try await issueChannel(server)
+            let garbage: [[UInt8]] = [
+                [0x09, 0, 0, 0, 0, 1],  // unknown frame type
+                [0x02, 0, 0, 0],  // truncated header
+                [0x01, 0, 0, 0, 0, 1, 4, 0x50, 0x4f, 0x53, 0x54],  // a REQUEST_HEAD sent to the server
+                [0x06, 0, 0, 0, 0, 1, 0, 0, 0, 0],  // zero window increment
+            ]
+            for bytes in garbage {
+                let close = try await withTimeout("the server closing after \(bytes)") {
+                    try await WebSocketClient.connect(
+                        url: "ws://127.0.0.1:\(server.port)/ws/\(victim.channel_id)",
+                        configuration: .init(
+                            maxFrameSize: 1 << 20,
+                            additionalHeaders: [.authorization: "Bearer \(victim.token)", .secWebSocketProtocol: "webhook-over-websocket.v2"]
+                        ),
+                        logger: Logger(label: "hostile")
+                    ) { inbound, outbound, _ in
+                        try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                        // The server closes the connection: reading ends.
+                        for try await _ in inbound.messages(maxSize: 1 << 20) {}
+                    }
+                }
+                #expect(close?.closeCode == .protocolError, "\(bytes)")
+            }
+            // The channel is free again, and the other channel never noticed.
+            #expect(try await upgradeStatus(server: server, channel: victim.channel_id, token: victim.token) == 101)
+            #expect(try await Sender.send(.POST, client.webhookURL + "/ok").status == 201)
+        }
+    }
+}
