@@ -109,6 +109,7 @@ let package = Package(
         .testTarget(
             name: "TunnelProtocolTests",
             dependencies: ["TunnelProtocol"],
+            exclude: ["Corpus"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
