@@ -19,6 +19,7 @@ public struct RelayClient: Service {
     let configuration: RelayClientConfiguration
     let logger: Logger
     let console: Console
+    let stats = SessionStats()
 
     public init(configuration: RelayClientConfiguration, logger: Logger, output: @escaping @Sendable (String) -> Void) {
         self.configuration = configuration
@@ -50,9 +51,11 @@ public struct RelayClient: Service {
             // Ctrl-C or SIGTERM: a clean end.
         } catch {
             try? await httpClient.shutdown()
+            self.logger.info("client stopped", metadata: ["summary": "\(self.stats.summary)"])
             throw error
         }
         try? await httpClient.shutdown()
+        self.logger.info("client stopped", metadata: ["summary": "\(self.stats.summary)"])
     }
 
     private func runSessions(httpClient: HTTPClient, tls: TLSConfiguration) async throws {
@@ -83,6 +86,7 @@ public struct RelayClient: Service {
                         defer { state = true }
                         return state
                     }
+                    if wasConnected { self.stats.reconnected() }
                     self.console.line(wasConnected ? "Reconnected." : "A tunnel to the server has been established.")
                 }
                 reason = close.map { "closed by the server (\($0.closeCode)\($0.reason.map { ": \($0)" } ?? ""))" } ?? "connection closed"
@@ -163,6 +167,7 @@ public struct RelayClient: Service {
         )
         let url = ServerAPI.webSocketURL(serverURL: self.configuration.serverURL, channelID: channel.channelID)
         let console = self.console
+        let stats = self.stats
         let logger = self.logger
         return try await WebSocketClient.connect(
             url: url,
@@ -183,11 +188,15 @@ public struct RelayClient: Service {
                             let started = ContinuousClock.now
                             let summary = await forwarder.handle(incoming)
                             console.webhook(summary, elapsed: ContinuousClock.now - started)
+                            stats.webhook(status: summary.status, bytes: summary.bytes)
                         }
                     }
-                } catch {
-                    logger.warning("protocol error; reconnecting", metadata: ["error": "\(error)"])
+                } catch let error as TunnelProtocolError {
+                    logger.warning("the server broke the protocol; reconnecting", metadata: ["error": "\(error)"])
                     try? await outbound.close(.protocolError, reason: "protocol error")
+                } catch {
+                    // The connection ended (or Ctrl-C): the reconnect loop reports it.
+                    logger.debug("connection ended", metadata: ["error": "\(error)"])
                 }
                 multiplexer.shutdown(StreamResetReason(.connectionLost, "the connection to the server was lost"))
             }
