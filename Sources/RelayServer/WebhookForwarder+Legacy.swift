@@ -48,8 +48,8 @@ extension WebhookForwarder {
             try await Self.writeError(.tooManyRequests, "too many webhooks in flight on this channel", to: writer, extraHeaders: [.retryAfter: "1"])
             return
         } catch {
-            outcome.status = 502
-            try await Self.writeError(.badGateway, "the channel's client went away", to: writer)
+            outcome.status = 503
+            try await Self.writeError(.serviceUnavailable, "the channel's client went away", to: writer, extraHeaders: [.retryAfter: "5"])
             return
         }
         guard let reply else {

@@ -226,14 +226,22 @@ struct WebhookForwarder: Sendable {
     /// Maps a failed stream to the sender's answer; returns the status sent.
     @discardableResult
     static func writeError(for reason: StreamResetReason, to writer: consuming ResponseWriter) async throws -> Int {
-        let status: HTTPResponse.Status
         switch reason.code {
-        case .timeout: status = .gatewayTimeout
-        case .bodyTooLarge: status = .contentTooLarge
-        default: status = .badGateway
+        case .timeout:
+            try await Self.writeError(.gatewayTimeout, reason.message, to: writer)
+            return 504
+        case .bodyTooLarge:
+            try await Self.writeError(.contentTooLarge, reason.message, to: writer, close: true)
+            return 413
+        case .connectionLost:
+            // The client went away mid-request: like a channel without a
+            // client, worth a retry once it is back.
+            try await Self.writeError(.serviceUnavailable, reason.message, to: writer, extraHeaders: [.retryAfter: "5"])
+            return 503
+        default:
+            try await Self.writeError(.badGateway, reason.message, to: writer)
+            return 502
         }
-        try await Self.writeError(status, reason.message, to: writer, close: reason.code == .bodyTooLarge)
-        return status.code
     }
 
     static func writeError(

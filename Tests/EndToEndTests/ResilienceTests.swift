@@ -44,7 +44,8 @@ struct ResilienceTests {
                 _ = await arrivals.next()
                 first.process.signal(SIGKILL)
                 let answer = try await pending
-                #expect(answer.status == 502)
+                #expect(answer.status == 503)
+                #expect(!answer.headers["Retry-After"].isEmpty)
                 #expect(errorMessage(answer) != nil)
                 #expect(try await Sender.send(.GET, "\(server.url)/healthz").text.contains("OK"))
 
