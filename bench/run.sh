@@ -94,7 +94,7 @@ done
 # One large streamed body through the tunnel (echoed back), from a sparse file.
 truncate -s "$BIG" "$WORK/big"
 start_ns=$(date +%s%N)
-status=$(curl -s -o /dev/null -w '%{http_code}' --data-binary @"$WORK/big" -H 'Content-Type: application/octet-stream' "$TUNNEL" || true)
+status=$(curl -s -o /dev/null -w "%{http_code}" -X POST -T "$WORK/big" -H "Content-Type: application/octet-stream" "$TUNNEL" || true)
 end_ns=$(date +%s%N)
 secs=$(awk -v a="$start_ns" -v b="$end_ns" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
 mbps=$(awk -v s="$secs" -v n="$BIG" 'BEGIN { printf "%.0f", (s > 0 ? n / 1048576 / s : 0) }')
