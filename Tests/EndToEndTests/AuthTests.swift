@@ -88,15 +88,7 @@ struct AuthTests {
         _ body: @Sendable (ServerHandle) async throws -> T
     ) async throws -> T {
         try await FakeGitHub.app(webPrefix: web, apiPrefix: api).run { githubPort in
-            let server = try await Tunnel.startServer(Self.authArguments(github: githubPort, org: org, web: web, api: api))
-            do {
-                let result = try await body(server)
-                await server.process.stop()
-                return result
-            } catch {
-                await server.process.stop()
-                throw error
-            }
+            try await Tunnel.withServer(Self.authArguments(github: githubPort, org: org, web: web, api: api), body)
         }
     }
 
@@ -199,18 +191,13 @@ struct AuthTests {
     @Test("GitHub down or failing is 502 with a clear message")
     func githubDown() async throws {
         let port = try await closedPort()
-        let server = try await Tunnel.startServer(Self.authArguments(github: port))
-        do {
+        try await Tunnel.withServer(Self.authArguments(github: port)) { server in
             let authorize = try await BrowserLogin(server: server).authorizeURL()
             let state = try #require(URLComponents(string: authorize)?.queryItems?.first { $0.name == "state" }?.value)
             let answer = try await Sender.send(.GET, "\(server.url)/auth/callback?code=code-octocat&state=\(state)")
             #expect(answer.status == 502)
             #expect(errorMessage(answer)?.contains("GitHub") == true)
-        } catch {
-            await server.process.stop()
-            throw error
         }
-        await server.process.stop()
     }
 
     @Test("GitHub Enterprise style base URLs work")

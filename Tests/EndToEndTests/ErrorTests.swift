@@ -57,18 +57,17 @@ func issueChannel(_ server: ServerHandle) async throws -> IssuedChannel {
 struct ErrorTests {
     @Test("Unknown channel: 404 at once, with a JSON body")
     func unknownChannel() async throws {
-        let server = try await Tunnel.startServer()
-        let answer = try await Sender.send(.POST, "\(server.url)/webhook/\(UUID().uuidString.lowercased())/x")
-        #expect(answer.status == 404)
-        #expect(errorMessage(answer) != nil)
-        await server.process.stop()
+        try await Tunnel.withServer { server in
+            let answer = try await Sender.send(.POST, "\(server.url)/webhook/\(UUID().uuidString.lowercased())/x")
+            #expect(answer.status == 404)
+            #expect(errorMessage(answer) != nil)
+        }
     }
 
     @Test("Local app down: 502")
     func localAppDown() async throws {
         let port = try await closedPort()
-        let server = try await Tunnel.startServer()
-        do {
+        try await Tunnel.withServer { server in
             let client = try await Tunnel.startClient(
                 server: server,
                 targetURL: "http://127.0.0.1:\(port)",
@@ -78,11 +77,7 @@ struct ErrorTests {
             #expect(answer.status == 502)
             #expect(errorMessage(answer)?.contains("unreachable") == true)
             await client.process.stop()
-        } catch {
-            await server.process.stop()
-            throw error
         }
-        await server.process.stop()
     }
 
     @Test("Local app slower than --request-timeout: 504")

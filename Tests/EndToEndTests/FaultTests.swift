@@ -56,23 +56,22 @@ struct FaultTests {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let port = resetter.localAddress?.port ?? 0
-        let server = try await Tunnel.startServer()
         do {
-            let client = try await Tunnel.startClient(
-                server: server,
-                targetURL: "http://127.0.0.1:\(port)",
-                stateDir: try Tunnel.makeStateDirectory()
-            )
-            let answer = try await Sender.send(.POST, client.webhookURL, body: ByteBuffer(string: "{}"))
-            #expect(answer.status == 502)
-            #expect(errorMessage(answer) != nil)
-            await client.process.stop()
+            try await Tunnel.withServer { server in
+                let client = try await Tunnel.startClient(
+                    server: server,
+                    targetURL: "http://127.0.0.1:\(port)",
+                    stateDir: try Tunnel.makeStateDirectory()
+                )
+                let answer = try await Sender.send(.POST, client.webhookURL, body: ByteBuffer(string: "{}"))
+                #expect(answer.status == 502)
+                #expect(errorMessage(answer) != nil)
+                await client.process.stop()
+            }
         } catch {
-            await server.process.stop()
             try await resetter.close()
             throw error
         }
-        await server.process.stop()
         try await resetter.close()
     }
 
@@ -87,8 +86,7 @@ struct FaultTests {
             }
         }
         try await app.run { appPort in
-            let server = try await Tunnel.startServer()
-            do {
+            try await Tunnel.withServer { server in
                 let target = "http://127.0.0.1:\(appPort)"
                 let stateDir = try Tunnel.makeStateDirectory()
                 let first = try await Tunnel.startClient(server: server, targetURL: target, stateDir: stateDir)
@@ -113,11 +111,7 @@ struct FaultTests {
                 #expect(openDescriptors(server.process.pid) <= baseline)
                 await second.process.stop()
                 await first.process.stop()
-            } catch {
-                await server.process.stop()
-                throw error
             }
-            await server.process.stop()
         }
     }
 }

@@ -18,8 +18,7 @@ struct LegacyClientTests {
 
     @Test("A legacy client receives webhooks and answers them")
     func legacyClient() async throws {
-        let server = try await Tunnel.startServer()
-        do {
+        try await Tunnel.withServer { server in
             let channel = try await issueChannel(server)
             let (connected, connectedContinuation) = AsyncStream.makeStream(of: Void.self)
             let (requests, requestsContinuation) = AsyncStream.makeStream(of: String.self)
@@ -64,10 +63,6 @@ struct LegacyClientTests {
                 #expect(request.hasSuffix("\r\n\r\n{\"old\":\"client\"}"))
                 try await group.waitForAll()
             }
-        } catch {
-            await server.process.stop()
-            throw error
         }
-        await server.process.stop()
     }
 }

@@ -9,19 +9,14 @@ import Testing
 struct LimitTests {
     @Test("--max-channels: /new answers 503 beyond the limit")
     func maxChannels() async throws {
-        let server = try await Tunnel.startServer(["--max-channels", "2"])
-        do {
+        try await Tunnel.withServer(["--max-channels", "2"]) { server in
             #expect(try await Sender.send(.GET, "\(server.url)/new").status == 200)
             #expect(try await Sender.send(.GET, "\(server.url)/new").status == 200)
             let full = try await Sender.send(.GET, "\(server.url)/new")
             #expect(full.status == 503)
             #expect(!full.headers["Retry-After"].isEmpty)
             #expect(errorMessage(full)?.contains("maximum") == true)
-        } catch {
-            await server.process.stop()
-            throw error
         }
-        await server.process.stop()
     }
 
     @Test("--max-in-flight: webhooks beyond the per-channel limit get 429; the others finish")

@@ -35,8 +35,7 @@ struct ResilienceTests {
             router.post("/ok") { _, _ -> String in "ok" }
         }
         try await app.run { appPort in
-            let server = try await Tunnel.startServer()
-            do {
+            try await Tunnel.withServer { server in
                 let stateDir = try Tunnel.makeStateDirectory()
                 let target = "http://127.0.0.1:\(appPort)"
                 let first = try await Tunnel.startClient(server: server, targetURL: target, stateDir: stateDir)
@@ -56,11 +55,7 @@ struct ResilienceTests {
                 #expect(again.text == "ok")
                 await first.process.stop()
                 await second.process.stop()
-            } catch {
-                await server.process.stop()
-                throw error
             }
-            await server.process.stop()
         }
     }
 
@@ -116,8 +111,7 @@ struct ResilienceTests {
     @Test("Client restarted (Ctrl-C, exit 0): the same webhook URL keeps working")
     func clientRestarted() async throws {
         try await inspectingApp().run { appPort in
-            let server = try await Tunnel.startServer()
-            do {
+            try await Tunnel.withServer { server in
                 let stateDir = try Tunnel.makeStateDirectory()
                 let target = "http://127.0.0.1:\(appPort)"
                 let first = try await Tunnel.startClient(server: server, targetURL: target, stateDir: stateDir)
@@ -131,11 +125,7 @@ struct ResilienceTests {
                 #expect(answer.status == 201)
                 #expect(try decodeSeen(answer).path == "/b")
                 await second.process.stop()
-            } catch {
-                await server.process.stop()
-                throw error
             }
-            await server.process.stop()
         }
     }
 }

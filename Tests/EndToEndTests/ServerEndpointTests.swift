@@ -74,8 +74,7 @@ struct ServerEndpointTests {
 
     @Test("A known channel without a client: the webhook is held, then 503 with Retry-After")
     func heldThenUnavailable() async throws {
-        let server = try await Tunnel.startServer()
-        do {
+        try await Tunnel.withServer { server in
             let issued = try await issueChannel(server)
             let started = ContinuousClock.now
             let answer = try await Sender.send(.POST, "\(server.url)/webhook/\(issued.channel_id)/x", body: ByteBuffer(string: "{}"))
@@ -83,11 +82,7 @@ struct ServerEndpointTests {
             #expect(!answer.headers["Retry-After"].isEmpty)
             #expect(errorMessage(answer) != nil)
             #expect(ContinuousClock.now - started >= .seconds(9))
-        } catch {
-            await server.process.stop()
-            throw error
         }
-        await server.process.stop()
     }
 }
 

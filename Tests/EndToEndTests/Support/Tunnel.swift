@@ -146,3 +146,22 @@ func withTimeout<T: Sendable>(
         return try await group.next()!
     }
 }
+
+extension Tunnel {
+    /// A started server for the duration of `body`, stopped afterwards even on failure.
+    static func withServer<T: Sendable>(
+        _ arguments: [String] = [],
+        port: Int = 0,
+        _ body: @Sendable (ServerHandle) async throws -> T
+    ) async throws -> T {
+        let server = try await Tunnel.startServer(arguments, port: port)
+        do {
+            let result = try await body(server)
+            await server.process.stop()
+            return result
+        } catch {
+            await server.process.stop()
+            throw error
+        }
+    }
+}
