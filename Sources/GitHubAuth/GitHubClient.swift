@@ -47,23 +47,13 @@ struct GitHubClient: Sendable {
     /// `pending`), or nil when not a member.
     func membershipState(organization: String, accessToken: String) async throws(Failure) -> String? {
         let path = "/user/memberships/orgs/\(Self.pathEncode(organization))"
-        let request = self.apiRequest(path, accessToken: accessToken)
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        do {
-            response = try await self.httpClient.execute(request, timeout: self.timeout)
-            body = try await response.body.collect(upTo: 1024 * 1024)
-        } catch {
-            throw Failure(description: "GitHub is unreachable (membership check): \(error)")
-        }
         // GitHub answers 404 (or 403 for orgs that hide membership) to non-members.
-        if response.status == .notFound || response.status == .forbidden { return nil }
-        guard response.status == .ok,
-            let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
-        else {
-            throw Failure(description: "GitHub answered \(response.status.code) to the membership check")
-        }
-        return object["state"] as? String
+        let object = try await self.json(
+            self.apiRequest(path, accessToken: accessToken),
+            what: "the membership check",
+            absentOn: [.notFound, .forbidden]
+        )
+        return object?["state"] as? String
     }
 
     private func apiRequest(_ path: String, accessToken: String) -> HTTPClientRequest {
@@ -75,6 +65,15 @@ struct GitHubClient: Sendable {
     }
 
     private func json(_ request: HTTPClientRequest, what: String) async throws(Failure) -> [String: Any] {
+        // Without statuses meaning "absent", an answer is either an object or a failure.
+        guard let object = try await self.json(request, what: what, absentOn: []) else {
+            throw Failure(description: "GitHub's answer to \(what) is empty")
+        }
+        return object
+    }
+
+    /// Executes `request` and parses its JSON object; `nil` for a status in `absentOn`.
+    private func json(_ request: HTTPClientRequest, what: String, absentOn: Set<HTTPResponseStatus>) async throws(Failure) -> [String: Any]? {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
@@ -83,6 +82,7 @@ struct GitHubClient: Sendable {
         } catch {
             throw Failure(description: "GitHub is unreachable (\(what)): \(error)")
         }
+        if absentOn.contains(response.status) { return nil }
         guard response.status == .ok else {
             throw Failure(description: "GitHub answered \(response.status.code) to \(what)")
         }
