@@ -10,6 +10,9 @@ final class RelayMetrics: Sendable {
     let bytesIn: Counter
     let bytesOut: Counter
     let latency: DurationHistogram
+    /// Webhooks answered, by status class, made once: looking a labelled
+    /// counter up in the registry on every webhook takes its lock each time.
+    private let answered: [String: Counter]
 
     init() {
         self.channelsIssued = self.registry.makeCounter(
@@ -46,15 +49,29 @@ final class RelayMetrics: Sendable {
             ),
             buckets: [.milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)]
         )
+        let registry = self.registry
+        self.answered = Dictionary(
+            uniqueKeysWithValues: ["none", "1xx", "2xx", "3xx", "4xx", "5xx"].map { statusClass in
+                (
+                    statusClass,
+                    registry.makeCounter(
+                        descriptor: .init(
+                            namespace: "wow",
+                            metricName: "webhooks",
+                            unitName: "total",
+                            helpText: "Webhooks answered, by status class"
+                        ),
+                        labels: [("status", statusClass)]
+                    )
+                )
+            }
+        )
     }
 
-    /// Webhooks answered, by status class (`2xx`, `4xx`, ...).
+    /// Counts an answered webhook by status class (`none`: the sender left first).
     func webhookAnswered(status: Int) {
-        let statusClass = status == 0 ? "none" : "\(status / 100)xx"
-        self.registry.makeCounter(
-            descriptor: .init(namespace: "wow", metricName: "webhooks", unitName: "total", helpText: "Webhooks answered, by status class"),
-            labels: [("status", statusClass)]
-        ).increment()
+        let statusClass = (100..<600).contains(status) ? "\(status / 100)xx" : "none"
+        self.answered[statusClass]?.increment()
     }
 
     func render() -> String {
