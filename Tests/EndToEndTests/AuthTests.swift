@@ -190,7 +190,10 @@ struct AuthTests {
 
     @Test("GitHub down or failing is 502 with a clear message")
     func githubDown() async throws {
-        let port = try await closedPort()
+        try await withClosedPort { port in try await githubDown(port: port) }
+    }
+
+    private func githubDown(port: Int) async throws {
         try await Tunnel.withServer(Self.authArguments(github: port)) { server in
             let authorize = try await BrowserLogin(server: server).authorizeURL()
             let state = try #require(URLComponents(string: authorize)?.queryItems?.first { $0.name == "state" }?.value)

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Glibc
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -7,12 +8,27 @@ import NIOHTTP1
 import NIOPosix
 import Testing
 
-/// A loopback port nothing listens on.
-func closedPort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress?.port ?? 1
-    try await channel.close()
-    return port
+/// Runs `body` with a loopback port that refuses connections for as long as `body` runs.
+///
+/// The port is held by a socket that is bound but never listens: connecting to it is refused, and no
+/// other test running in parallel can take the port over (binding and closing a socket would leave the
+/// port free for the next test's server to pick up, and the "closed" port would answer 404).
+func withClosedPort<T>(_ body: (Int) async throws -> T) async throws -> T {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socket >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+    defer { Glibc.close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            Glibc.bind(socket, pointer, length) == 0 && getsockname(socket, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+    return try await body(Int(UInt16(bigEndian: address.sin_port)))
 }
 
 func errorMessage(_ answer: Sender.Answer) -> String? {
@@ -66,7 +82,10 @@ struct ErrorTests {
 
     @Test("Local app down: 502")
     func localAppDown() async throws {
-        let port = try await closedPort()
+        try await withClosedPort { port in try await localAppDown(port: port) }
+    }
+
+    private func localAppDown(port: Int) async throws {
         try await Tunnel.withServer { server in
             let client = try await Tunnel.startClient(
                 server: server,
