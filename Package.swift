@@ -52,6 +52,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Membership",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "GitHubAuth",
             dependencies: [
                 .product(name: "JWTKit", package: "jwt-kit"),
