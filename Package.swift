@@ -123,6 +123,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "MembershipTests",
+            dependencies: [
+                "Membership",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RelayServerTests",
             dependencies: ["RelayServer"],
             swiftSettings: swiftSettings
