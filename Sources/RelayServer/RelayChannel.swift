@@ -93,6 +93,9 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                         guard case .accept(_, let handler, _) = pending.value else {
                             throw ChannelError.inappropriateOperationForState
                         }
+                        // HTTP is over on this connection; the upgrader removed NIO's HTTP handlers.
+                        let responder = try channel.pipeline.syncOperations.handler(type: HeaderOverflowResponder.self)
+                        channel.pipeline.syncOperations.removeHandler(responder, promise: nil)
                         let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
@@ -128,6 +131,8 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enableErrorHandling = true
             configuration.enableResponseHeaderValidation = false
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let errorHandler = try channel.pipeline.syncOperations.handler(type: HTTPServerProtocolErrorHandler.self)
+            try channel.pipeline.syncOperations.addHandler(HeaderOverflowResponder(), position: .before(errorHandler))
             return Value(upgradeResult: result, channel: channel, decision: pending)
         }
     }

@@ -36,6 +36,24 @@ private func rawExchangeUnbounded(port: Int, _ request: String, limit: Int) asyn
 
 @Suite("Hostile input")
 struct HostileInputTests {
+    @Test("Oversized request headers get 431 with a JSON error; normal requests still work")
+    func oversizedHeaders() async throws {
+        try await Tunnel.withServer { server in
+            let huge = String(repeating: "a", count: 100 * 1024)
+            let answer = try await rawExchange(
+                port: server.port,
+                "POST /webhook/\(UUID().uuidString.lowercased())/x HTTP/1.1\r\nHost: x\r\nX-Big: \(huge)\r\nContent-Length: 0\r\n\r\n"
+            )
+            #expect(answer.hasPrefix("HTTP/1.1 431"))
+            #expect(answer.lowercased().contains("connection: close"))
+            let health = try await rawExchange(port: server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(health.hasPrefix("HTTP/1.1 200"))
+            // A bad request line is still NIO's 400.
+            let bad = try await rawExchange(port: server.port, "NOT HTTP AT ALL\r\n\r\n")
+            #expect(bad.hasPrefix("HTTP/1.1 400"))
+        }
+    }
+
     @Test("Path tricks and header injection never reach another endpoint or a forged header")
     func malformedHTTP() async throws {
         try await Tunnel.withTunnel(app: inspectingApp()) { server, client in
