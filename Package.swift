@@ -76,6 +76,7 @@ let package = Package(
             name: "RelayServer",
             dependencies: [
                 "TunnelProtocol",
+                "Membership",
                 "GitHubAuth",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

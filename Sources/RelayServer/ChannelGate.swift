@@ -22,6 +22,8 @@ struct ChannelGate: Sendable {
     /// Auth mode: every WebSocket needs its channel token.
     let requireToken: Bool
     let logger: Logger
+    /// Cluster mode: a channel connected at a peer is taken (409); one a peer knows may connect here.
+    var directory: ClusterDirectory?
 
     enum Refusal: Error {
         case unauthorized(String)
@@ -82,11 +84,19 @@ struct ChannelGate: Sendable {
         do {
             let owns = try await self.authorize(id, token: token)
             if await self.registry.isConnected(id) { return .conflict("the channel already has a connected client") }
-            if !owns, await !self.registry.isKnown(id) { return .forbidden("unknown channel") }
+            if let directory, await directory.connectedPeer(for: id, maxAge: .zero) != nil {
+                return .conflict("the channel already has a connected client")
+            }
+            if !owns, await !self.registry.isKnown(id), await !self.peerKnows(id) { return .forbidden("unknown channel") }
             return nil
         } catch {
             return error
         }
+    }
+
+    private func peerKnows(_ id: String) async -> Bool {
+        guard let directory else { return false }
+        return await directory.peerKnows(id, maxAge: .zero)
     }
 
     /// Decides an upgrade request, claiming the channel when it is accepted.
@@ -101,7 +111,15 @@ struct ChannelGate: Sendable {
         } catch {
             return .refuse(error.status, message: error.message)
         }
-        switch await self.registry.claim(id, recreate: owns) {
+        if let directory, await !self.registry.isConnected(id), await directory.connectedPeer(for: id, maxAge: .zero) != nil {
+            return .refuse(.conflict, message: "the channel already has a connected client")
+        }
+        var decision = await self.registry.claim(id, recreate: owns)
+        if case .unknown = decision, await self.peerKnows(id) {
+            // Issued by a peer (perhaps one that died): the client may hold it here; webhooks follow it.
+            decision = await self.registry.claim(id, recreate: true)
+        }
+        switch decision {
         case .unknown:
             return .refuse(.forbidden, message: "unknown channel")
         case .alreadyConnected:
@@ -157,7 +175,9 @@ struct ChannelGate: Sendable {
         let multiplexer = StreamMultiplexer(role: .opener, configuration: configuration) { buffer in
             try await outbound.write(.binary(buffer))
         }
-        await registry.attach(id, connection: connection, session: .multiplexed(multiplexer))
+        await registry.attach(id, connection: connection, session: .multiplexed(multiplexer)) {
+            try? await outbound.close(.goingAway, reason: "server shutting down")
+        }
         logger.info("client connected", metadata: ["channel": "\(id)", "protocol": "v2"])
         var reason = "client disconnected"
         do {
@@ -186,7 +206,9 @@ struct ChannelGate: Sendable {
         logger: Logger
     ) async {
         let session = LegacySession(outbound: outbound, maxPending: maxPending)
-        await registry.attach(id, connection: connection, session: .legacy(session))
+        await registry.attach(id, connection: connection, session: .legacy(session)) {
+            try? await outbound.close(.goingAway, reason: "server shutting down")
+        }
         logger.info("client connected", metadata: ["channel": "\(id)", "protocol": "legacy"])
         do {
             // A whole response travels in one message (base64 of up to the body limit).

@@ -15,6 +15,8 @@ actor ChannelRegistry {
 
     private var table = ChannelTable()
     private var sessions: [String: ClientSession] = [:]
+    /// Per connected channel: closes its WebSocket with "going away" (graceful shutdown).
+    private var closers: [String: @Sendable () async -> Void] = [:]
     private var waiters: [String: [UInt64: AsyncStream<ClientSession>.Continuation]] = [:]
     private var nextWaiter: UInt64 = 0
     private let clock = ContinuousClock()
@@ -46,9 +48,10 @@ actor ChannelRegistry {
     }
 
     /// The claimed connection is now ready to carry webhooks.
-    func attach(_ id: String, connection: UInt64, session: ClientSession) {
+    func attach(_ id: String, connection: UInt64, session: ClientSession, close: @escaping @Sendable () async -> Void) {
         guard self.table.channels[id] == .claimed(connection: connection) else { return }
         self.sessions[id] = session
+        self.closers[id] = close
         for waiter in (self.waiters.removeValue(forKey: id) ?? [:]).values {
             waiter.yield(session)
             waiter.finish()
@@ -59,6 +62,16 @@ actor ChannelRegistry {
         guard self.table.channels[id] == .claimed(connection: connection) else { return }
         self.table.release(id, connection: connection, now: self.clock.now)
         self.sessions[id] = nil
+        self.closers[id] = nil
+    }
+
+    /// Asks every connected client to go away (and reconnect, elsewhere in a cluster); returns how many.
+    func closeAll() async -> Int {
+        let closers = self.closers
+        await withTaskGroup(of: Void.self) { group in
+            for close in closers.values { group.addTask { await close() } }
+        }
+        return closers.count
     }
 
     /// Sweeps channels idle for a whole cleanup period.
@@ -78,14 +91,21 @@ actor ChannelRegistry {
 
     func isKnown(_ id: String) -> Bool { self.table.contains(id) }
 
+    /// Known here, or possibly known (start-up grace after a restart with a signing key).
+    func mayKnow(_ id: String) -> Bool { self.table.contains(id) || self.clock.now < self.graceUntil }
+
+    /// The connected client of `id`, without waiting.
+    func currentSession(_ id: String) -> ClientSession? { self.sessions[id] }
+
     func isConnected(_ id: String) -> Bool { self.table.isClaimed(id) }
 
     /// Finds the client for a webhook, holding the webhook up to the
     /// configured time while a known channel's client reconnects.
-    nonisolated func session(for id: String) async -> Lookup {
+    /// `holdUnknown` holds a webhook for an id this replica does not know, because a peer does.
+    nonisolated func session(for id: String, holdUnknown: Bool = false) async -> Lookup {
         let waiter: AsyncStream<ClientSession>
         let token: UInt64
-        switch await self.immediateLookup(id) {
+        switch await self.immediateLookup(id, holdUnknown: holdUnknown) {
         case .found(let session): return .connected(session)
         case .unknown: return .unknown
         case .wait(let stream, let waiterToken): (waiter, token) = (stream, waiterToken)
@@ -119,9 +139,9 @@ actor ChannelRegistry {
         case wait(AsyncStream<ClientSession>, UInt64)
     }
 
-    private func immediateLookup(_ id: String) -> Immediate {
+    private func immediateLookup(_ id: String, holdUnknown: Bool) -> Immediate {
         if let session = self.sessions[id] { return .found(session) }
-        guard self.table.contains(id) || self.clock.now < self.graceUntil else { return .unknown }
+        guard holdUnknown || self.table.contains(id) || self.clock.now < self.graceUntil else { return .unknown }
         let (stream, continuation) = AsyncStream.makeStream(of: ClientSession.self)
         self.nextWaiter += 1
         self.waiters[id, default: [:]][self.nextWaiter] = continuation

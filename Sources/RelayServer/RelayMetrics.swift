@@ -10,6 +10,7 @@ final class RelayMetrics: Sendable {
     let bytesIn: Counter
     let bytesOut: Counter
     let latency: DurationHistogram
+    let clusterMembers: Gauge
     /// Webhooks answered, by status class, made once: looking a labelled
     /// counter up in the registry on every webhook takes its lock each time.
     private let answered: [String: Counter]
@@ -48,6 +49,9 @@ final class RelayMetrics: Sendable {
                 helpText: "Time from a webhook's arrival to its answer"
             ),
             buckets: [.milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)]
+        )
+        self.clusterMembers = self.registry.makeGauge(
+            descriptor: .init(namespace: "wow", metricName: "cluster_members", unitName: "", helpText: "Live cluster members, this replica included")
         )
         let registry = self.registry
         self.answered = Dictionary(

@@ -2,6 +2,7 @@ import Foundation
 import GitHubAuth
 import HTTPTypes
 import Hummingbird
+import Membership
 import NIOCore
 import Prometheus
 
@@ -17,22 +18,41 @@ extension RelayServer {
         var server_url: String
     }
 
+    struct ClusterMember: ResponseEncodable {
+        var name: String
+        var address: String
+        var url: String
+        var status: String
+    }
+
     struct Health: ResponseEncodable {
         var status: String
     }
 
-    func makeRouter(gate: ChannelGate, oauth: OAuthFlow?, boundPort: BoundPort) -> Router<BasicRequestContext> {
+    func makeRouter(
+        gate: ChannelGate,
+        oauth: OAuthFlow?,
+        boundPort: BoundPort,
+        directory: ClusterDirectory?,
+        drain: ShutdownDrain
+    ) -> Router<BasicRequestContext> {
         let router = Router()
         let registry = self.registry
         let tokens = self.tokens
         let internalToken = self.configuration.internalToken
 
-        router.get("/healthz") { _, _ in Health(status: "OK") }
+        router.get("/healthz") { _, _ -> Response in
+            // Draining: tell load balancers and Kubernetes to send nothing new here.
+            var response = try Self.json(Health(status: drain.isDraining ? "draining" : "OK"))
+            if drain.isDraining { response.status = .serviceUnavailable }
+            return response
+        }
 
         let metrics = self.metrics
         router.get("/metrics") { _, _ -> Response in
             let connected = await registry.snapshot().connected.count
             metrics.channelsConnected.set(Double(connected))
+            if let directory { metrics.clusterMembers.set(Double(await directory.members().count)) }
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -90,12 +110,27 @@ extension RelayServer {
             return try Self.json(body)
         }
 
+        router.get("/internal/members") { request, _ -> Response in
+            if let denied = Self.checkInternalToken(request, expected: internalToken) { return denied }
+            let members = await directory?.members() ?? []
+            return try Self.json(
+                members.map {
+                    ClusterMember(name: $0.name, address: "\($0.address)", url: $0.metaString, status: $0.status == .alive ? "alive" : "suspect")
+                }
+            )
+        }
+
         router.get("/traefik-config") { request, _ -> Response in
             if let denied = Self.checkInternalToken(request, expected: internalToken) { return denied }
             let snapshot = await registry.snapshot()
-            let config = TraefikConfig.build(
-                replicas: [.init(serverURL: self.serverURL(port: boundPort.get()), channels: snapshot.all, connected: snapshot.connected)]
-            )
+            var replicas = [
+                TraefikConfig.Replica(serverURL: self.serverURL(port: boundPort.get()), channels: snapshot.all, connected: snapshot.connected)
+            ]
+            // Every live peer that answers in time; a dead or slow one is left out, never waited for.
+            for peer in await directory?.replicas(maxAge: .zero) ?? [] {
+                replicas.append(.init(serverURL: peer.url, channels: peer.known.sorted(), connected: peer.connected.sorted()))
+            }
+            let config = TraefikConfig.build(replicas: replicas)
             return try Self.rawJSON(config)
         }
         return router

@@ -39,7 +39,7 @@ public struct RelayServer: Sendable {
     /// Runs until SIGTERM or SIGINT. `onListening` gets the bound port (useful
     /// with port 0) once the server accepts connections.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let gate = ChannelGate(
+        var gate = ChannelGate(
             registry: self.registry,
             tokens: self.tokens,
             multiplexing: .init(maxOpenStreams: self.configuration.maxInFlightPerChannel),
@@ -53,21 +53,52 @@ public struct RelayServer: Sendable {
                 "auth mode without --internal-token: /internal/channels and /traefik-config are open to anyone who can reach this server"
             )
         }
-        let forwarder = WebhookForwarder(registry: self.registry, configuration: self.configuration, metrics: self.metrics, logger: self.logger)
+        let drain = ShutdownDrain(registry: self.registry, timeout: self.configuration.shutdownTimeout, logger: self.logger)
+        var forwarder = WebhookForwarder(
+            registry: self.registry,
+            configuration: self.configuration,
+            metrics: self.metrics,
+            logger: self.logger,
+            drain: drain
+        )
         let boundPort = BoundPort()
-        let router = self.makeRouter(gate: gate, oauth: oauth, boundPort: boundPort)
+        let (boundPorts, boundPortsContinuation) = AsyncStream.makeStream(of: Int.self)
+        var cluster: (service: ClusterService, directory: ClusterDirectory, client: HTTPClient)?
+        if let clusterConfiguration = self.configuration.cluster {
+            let client = Self.makePeerHTTPClient()
+            let directory = ClusterDirectory(
+                httpClient: client,
+                internalToken: self.configuration.internalToken,
+                timeout: clusterConfiguration.peerTimeout,
+                logger: self.logger
+            )
+            let service = ClusterService(
+                configuration: clusterConfiguration,
+                directory: directory,
+                bindHost: self.configuration.host,
+                advertiseHost: self.advertisedHost(),
+                boundPorts: boundPorts,
+                serverURL: { [self] port in self.serverURL(port: port) },
+                logger: self.logger
+            )
+            cluster = (service, directory, client)
+            gate.directory = directory
+            forwarder.cluster = (directory, client)
+        }
+        let router = self.makeRouter(gate: gate, oauth: oauth, boundPort: boundPort, directory: cluster?.directory, drain: drain)
+        let (finalGate, finalForwarder) = (gate, forwarder)
         let server = HTTPServerBuilder { responder in
             RelayChannel(
                 responder: { request, writer, channel in
                     if let target = WebhookForwarder.parseTarget(path: request.uri.path, query: request.uri.query) {
-                        try await forwarder.respond(to: request, target: target, writer: writer, channel: channel)
+                        try await finalForwarder.respond(to: request, target: target, writer: writer, channel: channel)
                     } else {
                         try await responder(request, writer, channel)
                     }
                 },
                 maxFrameSize: ChannelGate.maxMessageSize,
                 autoPing: .enabled(timePeriod: .seconds(15)),
-                decide: { request, _, _ in await gate.decide(request) }
+                decide: { request, _, _ in await finalGate.decide(request) }
             )
         }
         var app = Application(
@@ -77,18 +108,41 @@ public struct RelayServer: Sendable {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 boundPort.set(port)
+                boundPortsContinuation.yield(port)
+                boundPortsContinuation.finish()
                 await onListening(port)
             },
             logger: self.logger
         )
         app.addServices(ChannelSweeper(registry: self.registry, period: self.configuration.cleanupDuration, logger: self.logger))
+        if let cluster { app.addServices(cluster.service) }
         do {
-            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            // The drain runs after the application in one group, so on SIGTERM it is shut down first
+            // and the application (HTTP server, WebSockets, then the cluster membership) only after it.
+            let group = ServiceGroup(
+                configuration: .init(services: [app, drain], gracefulShutdownSignals: [.sigterm, .sigint], logger: self.logger)
+            )
+            try await group.run()
         } catch {
             try? await githubClient.shutdown()
+            try? await cluster?.client.shutdown()
             throw error
         }
         try? await githubClient.shutdown()
+        try? await cluster?.client.shutdown()
+    }
+
+    /// The client for calls to peer replicas: a dead peer should fail fast, and a peer's redirects
+    /// and encodings belong to the webhook's sender, so they are passed through untouched.
+    static func makePeerHTTPClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(2), read: nil),
+            decompression: .disabled
+        )
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.httpVersion = .http1Only
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     /// The client for GitHub's API: a GitHub that cannot be reached should
@@ -101,12 +155,16 @@ public struct RelayServer: Sendable {
 
     /// `http://IP:PORT` of this replica, as peers and Traefik reach it.
     func serverURL(port: Int) -> String {
-        let address =
-            self.configuration.advertiseAddress
-            ?? ProcessInfo.processInfo.environment["POD_IP"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? Self.detectAddress(bindHost: self.configuration.host)
+        let address = self.advertisedHost()
         let host = address.contains(":") ? "[\(address)]" : address
         return "http://\(host):\(port)"
+    }
+
+    /// `--advertise-addr`, else `POD_IP`, else the detected address.
+    func advertisedHost() -> String {
+        self.configuration.advertiseAddress
+            ?? ProcessInfo.processInfo.environment["POD_IP"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? Self.detectAddress(bindHost: self.configuration.host)
     }
 
     /// The bind address when it is a real one, else the first non-loopback

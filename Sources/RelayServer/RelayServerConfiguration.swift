@@ -36,6 +36,10 @@ public struct RelayServerConfiguration: Sendable {
     /// Auth mode: only users who log in with GitHub may create and hold
     /// channels. `nil`: open mode.
     public var auth: GitHubAuthConfiguration?
+    /// How long a graceful shutdown waits for webhooks in flight before sending clients away.
+    public var shutdownTimeout: Duration
+    /// Cluster mode (SPEC §6): gossip with peers, route and forward across replicas. `nil`: one replica.
+    public var cluster: ClusterConfiguration?
 
     public init(
         host: String = "0.0.0.0",
@@ -52,7 +56,9 @@ public struct RelayServerConfiguration: Sendable {
         channelTokenLifetime: Duration = .seconds(90 * 24 * 3600),
         maxChannels: Int = 10_000,
         maxInFlightPerChannel: Int = 256,
-        auth: GitHubAuthConfiguration? = nil
+        auth: GitHubAuthConfiguration? = nil,
+        cluster: ClusterConfiguration? = nil,
+        shutdownTimeout: Duration = .seconds(30)
     ) {
         self.host = host
         self.port = port
@@ -69,5 +75,7 @@ public struct RelayServerConfiguration: Sendable {
         self.maxChannels = maxChannels
         self.maxInFlightPerChannel = maxInFlightPerChannel
         self.auth = auth
+        self.cluster = cluster
+        self.shutdownTimeout = shutdownTimeout
     }
 }

@@ -12,7 +12,8 @@ extension WebhookForwarder {
         over session: LegacySession,
         writer: consuming ResponseWriter,
         channel: any Channel,
-        outcome: inout Outcome
+        outcome: inout Outcome,
+        fromPeer: Bool
     ) async throws {
         var request = request
         let body: ByteBuffer
@@ -26,7 +27,7 @@ extension WebhookForwarder {
         outcome.bytesIn = body.readableBytes
         var path = request.uri.path
         if let query = request.uri.query { path += "?\(query)" }
-        var headers = self.requestHeaders(request, channel: channel)
+        var headers = self.requestHeaders(request, channel: channel, fromPeer: fromPeer)
         if let host = request.head.authority { headers.insert(HTTPField(name: HTTPField.Name("Host")!, value: host), at: 0) }
         let wire = HTTP1Message.serializeRequest(method: request.method.rawValue, target: path, headerFields: headers, body: body)
 

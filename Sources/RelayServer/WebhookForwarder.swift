@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import HTTPTypes
 import HummingbirdCore
 import Logging
@@ -17,6 +18,10 @@ struct WebhookForwarder: Sendable {
     let configuration: RelayServerConfiguration
     let metrics: RelayMetrics
     let logger: Logger
+    /// Counts webhooks in flight, so a graceful shutdown can wait for them.
+    let drain: ShutdownDrain
+    /// Cluster mode: where other replicas' channels are, and the client that forwards to them.
+    var cluster: (directory: ClusterDirectory, client: HTTPClient)?
 
     /// A parsed `/webhook/{id}[/rest]` target.
     struct Target {
@@ -40,7 +45,9 @@ struct WebhookForwarder: Sendable {
         let started = ContinuousClock.now
         var outcome = Outcome(status: 0, bytesIn: 0, bytesOut: 0)
         self.metrics.webhooksInFlight.increment()
+        self.drain.webhookStarted()
         defer {
+            self.drain.webhookEnded()
             self.metrics.webhooksInFlight.decrement()
             self.record(request, target: target, outcome: outcome, started: started)
         }
@@ -50,7 +57,16 @@ struct WebhookForwarder: Sendable {
             try await Self.writeError(.contentTooLarge, "the body is larger than the server's limit", to: writer, close: true)
             return
         }
-        switch await self.registry.session(for: target.channelID) {
+        let fromPeer = PeerHop.isFromPeer(request.headers, internalToken: self.configuration.internalToken)
+        let lookup: ChannelRegistry.Lookup
+        switch await self.route(target.channelID, fromPeer: fromPeer) {
+        case .peer(let url):
+            try await self.forwardToPeer(request, peerURL: url, writer: writer, channel: channel, outcome: &outcome)
+            return
+        case .here(let found):
+            lookup = found
+        }
+        switch lookup {
         case .unknown:
             outcome.status = 404
             try await Self.writeError(.notFound, "no such channel", to: writer)
@@ -63,9 +79,25 @@ struct WebhookForwarder: Sendable {
                 extraHeaders: [.retryAfter: "5"]
             )
         case .connected(.multiplexed(let multiplexer)):
-            try await self.forward(request, target: target, over: multiplexer, writer: writer, channel: channel, outcome: &outcome)
+            try await self.forward(
+                request,
+                target: target,
+                over: multiplexer,
+                writer: writer,
+                channel: channel,
+                outcome: &outcome,
+                fromPeer: fromPeer
+            )
         case .connected(.legacy(let session)):
-            try await self.forwardLegacy(request, target: target, over: session, writer: writer, channel: channel, outcome: &outcome)
+            try await self.forwardLegacy(
+                request,
+                target: target,
+                over: session,
+                writer: writer,
+                channel: channel,
+                outcome: &outcome,
+                fromPeer: fromPeer
+            )
         }
     }
 
@@ -75,9 +107,17 @@ struct WebhookForwarder: Sendable {
         var bytesOut: Int
     }
 
-    func requestHeaders(_ request: Request, channel: any Channel) -> HTTPFields {
-        ForwardedHeaders.forRequest(
-            request.headers,
+    /// What the local app sees; a peer replica already added the `X-Forwarded-*` headers.
+    func requestHeaders(_ request: Request, channel: any Channel, fromPeer: Bool) -> HTTPFields {
+        if fromPeer {
+            var fields = request.headers.endToEnd
+            fields[PeerHop.header] = nil
+            return fields
+        }
+        var fields = request.headers
+        fields[PeerHop.header] = nil
+        return ForwardedHeaders.forRequest(
+            fields,
             senderAddress: channel.remoteAddress?.ipAddress,
             scheme: request.head.scheme ?? "http",
             host: request.head.authority
@@ -85,7 +125,7 @@ struct WebhookForwarder: Sendable {
     }
 
     /// Whether the request carries a body at all.
-    private static func hasBody(_ request: Request) -> Bool {
+    static func hasBody(_ request: Request) -> Bool {
         if request.headers[.transferEncoding] != nil { return true }
         if let length = request.headers[.contentLength] { return length != "0" }
         return false
@@ -97,7 +137,8 @@ struct WebhookForwarder: Sendable {
         over multiplexer: StreamMultiplexer,
         writer: consuming ResponseWriter,
         channel: any Channel,
-        outcome: inout Outcome
+        outcome: inout Outcome,
+        fromPeer: Bool
     ) async throws {
         let stream: TunnelStream
         do {
@@ -117,7 +158,7 @@ struct WebhookForwarder: Sendable {
         let head = RequestHead(
             method: request.method.rawValue,
             target: target.suffix,
-            headerFields: self.requestHeaders(request, channel: channel)
+            headerFields: self.requestHeaders(request, channel: channel, fromPeer: fromPeer)
         )
         do {
             try await stream.sendRequestHead(head, endStream: !hasBody)

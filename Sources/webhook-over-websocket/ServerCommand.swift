@@ -46,6 +46,21 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "When set, /internal/channels and /traefik-config require 'Authorization: Bearer <token>'.")
     var internalToken: String?
 
+    @Option(help: "On SIGTERM/SIGINT, how long webhooks in flight may take to finish before clients are sent away.")
+    var shutdownTimeout: GoDuration = .init(.seconds(30))
+
+    @Option(help: "DNS name whose A/AAAA records are the peers to join (Kubernetes headless service). Empty: no clustering.")
+    var peerDomain: String?
+
+    @Option(help: "Comma-separated host[:port] peers to join, an alternative to --peer-domain.")
+    var peers: String?
+
+    @Option(help: "Gossip port, UDP and TCP (0 picks a free one).")
+    var memberlistPort: Int = 7946
+
+    @Option(help: "How often peers are looked up and joined (Go duration).")
+    var memberlistSyncDuration: GoDuration = .init(.seconds(5))
+
     @Option(name: .customLong("github-client-id"), help: "GitHub OAuth App client id; enables auth mode.")
     var githubClientID: String?
 
@@ -100,9 +115,37 @@ struct ServerCommand: AsyncParsableCommand {
         if let publicURL, URL(string: publicURL)?.scheme == nil {
             throw ValidationError("--public-url must be an absolute URL, got '\(publicURL)'")
         }
+        guard self.shutdownTimeout.duration >= .zero else {
+            throw ValidationError("--shutdown-timeout must not be negative")
+        }
+        guard (0...65535).contains(self.memberlistPort) else {
+            throw ValidationError("--memberlist-port must be between 0 and 65535, got \(self.memberlistPort)")
+        }
+        guard self.memberlistSyncDuration.duration > .zero else {
+            throw ValidationError("--memberlist-sync-duration must be greater than zero")
+        }
+        for peer in self.peerList where peer.contains(" ") || peer.hasSuffix(":") {
+            throw ValidationError("--peers takes host[:port] entries separated by commas, got '\(peer)'")
+        }
         if let podIP = ProcessInfo.processInfo.environment["POD_IP"], !podIP.isEmpty, !Self.isIPAddress(podIP) {
             throw ValidationError("POD_IP must be an IP address, got '\(podIP)'")
         }
+    }
+
+    var peerList: [String] {
+        (self.peers ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// Cluster mode when peers can be found.
+    var cluster: ClusterConfiguration? {
+        let domain = self.peerDomain.flatMap { $0.isEmpty ? nil : $0 }
+        guard domain != nil || !self.peerList.isEmpty else { return nil }
+        return ClusterConfiguration(
+            peerDomain: domain,
+            peers: self.peerList,
+            memberlistPort: self.memberlistPort,
+            syncInterval: self.memberlistSyncDuration.duration
+        )
     }
 
     static func isIPAddress(_ text: String) -> Bool {
@@ -133,8 +176,15 @@ struct ServerCommand: AsyncParsableCommand {
                     githubURL: self.githubURL,
                     githubAPIURL: self.githubAPIURL
                 )
-            }
+            },
+            cluster: self.cluster,
+            shutdownTimeout: self.shutdownTimeout.duration
         )
+        if configuration.cluster != nil, configuration.jwtSigningKey == nil {
+            logger.warning(
+                "cluster mode without --jwt-signing-key: channel tokens are valid only on the replica that issued them, so a client whose replica goes away gets a new webhook URL"
+            )
+        }
         let server = await RelayServer(configuration: configuration, logger: logger)
         let host = self.host
         do {

@@ -108,6 +108,44 @@ struct ResilienceTests {
         }
     }
 
+    @Test("SIGTERM drains: a webhook in flight finishes while /healthz says draining, then clients are sent away and the server exits 0")
+    func gracefulShutdownDrains() async throws {
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
+        let app = LocalApp { router in
+            router.post("/slow") { _, _ -> String in
+                startedContinuation.yield()
+                for await _ in release { break }
+                return "finished"
+            }
+        }
+        try await app.run { appPort in
+            try await Tunnel.withServer { server in
+                let client = try await Tunnel.startClient(
+                    server: server,
+                    targetURL: "http://127.0.0.1:\(appPort)",
+                    stateDir: try Tunnel.makeStateDirectory()
+                )
+                defer { client.process.signal(SIGKILL) }
+                async let answer = Sender.send(.POST, client.webhookURL + "/slow", body: ByteBuffer(string: "x"))
+                for await _ in started { break }
+
+                server.process.signal(SIGTERM)
+                try await waitUntil("/healthz says draining") {
+                    let health = try await Sender.send(.GET, "\(server.url)/healthz")
+                    return health.status == 503 && health.text.contains("draining")
+                }
+                releaseContinuation.yield()
+                let finished = try await answer
+                #expect(finished.status == 200)
+                #expect(finished.text == "finished")
+                #expect(await server.process.waitForExit() == 0)
+                let lost = try await client.process.waitForLine(containing: "Connection lost")
+                #expect(lost.contains("1001") || lost.lowercased().contains("going away") || lost.contains("shutting down"))
+            }
+        }
+    }
+
     @Test("Client restarted (Ctrl-C, exit 0): the same webhook URL keeps working")
     func clientRestarted() async throws {
         try await inspectingApp().run { appPort in

@@ -31,10 +31,25 @@ import Testing
         #expect(TraefikConfig.build(replicas: []).isEmpty)
         let config = TraefikConfig.build(replicas: [.init(serverURL: "http://10.0.0.1:8080", channels: ["a", "b"], connected: ["a"])])
         let http = try #require(config["http"] as? [String: Any])
-        let routers = try #require(http["routers"] as? [String: [String: String]])
-        #expect(routers["ws-a"]?["rule"] == "PathPrefix(`/ws/a`)")
-        #expect(routers["webhook-a"]?["rule"] == "PathPrefix(`/webhook/a`)")
+        let routers = try #require(http["routers"] as? [String: [String: Any]])
+        #expect(routers["ws-a"]?["rule"] as? String == "PathPrefix(`/ws/a`)")
+        #expect(routers["webhook-a"]?["rule"] as? String == "PathPrefix(`/webhook/a`)")
         #expect(routers["ws-b"] != nil && routers["webhook-b"] == nil)
-        #expect(routers["ws-a"]?["service"] == "service-a")
+        #expect(routers["ws-a"]?["service"] as? String == "service-a")
+        #expect(routers["relay-any"]?["priority"] as? Int == 1)
+    }
+
+    @Test func aChannelRoutesToTheReplicaWhereItsClientIsConnected() throws {
+        // Issued on one replica, connected at another (the client reconnected there).
+        let config = TraefikConfig.build(replicas: [
+            .init(serverURL: "http://10.0.0.1:8080", channels: ["a"], connected: []),
+            .init(serverURL: "http://10.0.0.2:8080", channels: ["a"], connected: ["a"]),
+        ])
+        let http = try #require(config["http"] as? [String: Any])
+        let services = try #require(http["services"] as? [String: [String: Any]])
+        let servers = (services["service-a"]?["loadBalancer"] as? [String: Any])?["servers"] as? [[String: String]]
+        #expect(servers == [["url": "http://10.0.0.2:8080"]])
+        let any = (services["relay-any"]?["loadBalancer"] as? [String: Any])?["servers"] as? [[String: String]]
+        #expect(any == [["url": "http://10.0.0.1:8080"], ["url": "http://10.0.0.2:8080"]])
     }
 }

@@ -39,9 +39,10 @@ final class ToolProcess: Sendable {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("webhook-over-websocket").path
     }
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `executable` (our binary unless told otherwise) with `arguments`.
+    init(_ arguments: [String], environment: [String: String] = [:], executable: String = ToolProcess.binaryPath) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }

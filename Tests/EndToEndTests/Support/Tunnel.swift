@@ -7,7 +7,8 @@ import NIOHTTP1
 struct ServerHandle: Sendable {
     let process: ToolProcess
     let port: Int
-    var url: String { "http://127.0.0.1:\(self.port)" }
+    var host = "127.0.0.1"
+    var url: String { "http://\(self.host):\(self.port)" }
 }
 
 /// A running client process and its channel.
@@ -19,14 +20,14 @@ struct ClientHandle: Sendable {
 }
 
 enum Tunnel {
-    static func startServer(_ extraArguments: [String] = [], port: Int = 0) async throws -> ServerHandle {
-        let process = try ToolProcess(["server", "--host", "127.0.0.1", "--port", "\(port)"] + extraArguments)
+    static func startServer(_ extraArguments: [String] = [], port: Int = 0, host: String = "127.0.0.1") async throws -> ServerHandle {
+        let process = try ToolProcess(["server", "--host", host, "--port", "\(port)"] + extraArguments)
         do {
             let line = try await process.waitForLine(containing: "listening on http://")
             guard let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
                 throw ToolProcess.Timeout(waitingFor: "a port in '\(line)'", output: process.output)
             }
-            return ServerHandle(process: process, port: port)
+            return ServerHandle(process: process, port: port, host: host)
         } catch {
             await process.stop()
             throw error
