@@ -96,6 +96,8 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                         // HTTP is over on this connection; the upgrader removed NIO's HTTP handlers.
                         let responder = try channel.pipeline.syncOperations.handler(type: HeaderOverflowResponder.self)
                         channel.pipeline.syncOperations.removeHandler(responder, promise: nil)
+                        let guardHandler = try channel.pipeline.syncOperations.handler(type: SlowClientGuard.self)
+                        channel.pipeline.syncOperations.removeHandler(guardHandler, promise: nil)
                         let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
@@ -133,6 +135,7 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             let errorHandler = try channel.pipeline.syncOperations.handler(type: HTTPServerProtocolErrorHandler.self)
             try channel.pipeline.syncOperations.addHandler(HeaderOverflowResponder(), position: .before(errorHandler))
+            try channel.pipeline.syncOperations.addHandler(SlowClientGuard(), position: .before(errorHandler))
             return Value(upgradeResult: result, channel: channel, decision: pending)
         }
     }

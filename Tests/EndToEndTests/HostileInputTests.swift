@@ -10,8 +10,8 @@ import NIOWebSocket
 import Testing
 
 /// Sends raw bytes to the server and returns what it answers, up to `limit`.
-func rawExchange(port: Int, _ request: String, limit: Int = 4096) async throws -> String {
-    try await withTimeout("an answer to \(request.debugDescription)") {
+func rawExchange(port: Int, _ request: String, limit: Int = 4096, timeout: Duration = .seconds(10)) async throws -> String {
+    try await withTimeout("an answer to \(request.debugDescription)", timeout) {
         try await rawExchangeUnbounded(port: port, request, limit: limit)
     }
 }
@@ -36,6 +36,24 @@ private func rawExchangeUnbounded(port: Int, _ request: String, limit: Int) asyn
 
 @Suite("Hostile input")
 struct HostileInputTests {
+    @Test("A slowloris sender whose head never completes gets 408 and a closed connection after 10 s; others are served meanwhile")
+    func slowloris() async throws {
+        try await Tunnel.withServer { server in
+            let started = ContinuousClock.now
+            async let slow = rawExchange(
+                port: server.port,
+                "POST /webhook/\(UUID().uuidString.lowercased())/x HTTP/1.1\r\nHost: x\r\nX-Partial: yes",
+                timeout: .seconds(20)
+            )
+            let health = try await rawExchange(port: server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(health.hasPrefix("HTTP/1.1 200"))
+            let answer = try await slow
+            let waited = ContinuousClock.now - started
+            #expect(answer.hasPrefix("HTTP/1.1 408"))
+            #expect(waited >= .seconds(9) && waited < .seconds(15))
+        }
+    }
+
     @Test("Oversized request headers get 431 with a JSON error; normal requests still work")
     func oversizedHeaders() async throws {
         try await Tunnel.withServer { server in

@@ -1,0 +1,94 @@
+import NIOCore
+import NIOHTTP1
+
+/// Closes HTTP connections that hold the server's resources without making progress.
+///
+/// Two rules, on the decoded side of NIO's HTTP parser: a request head that has started to arrive
+/// must be complete within ``headTimeout`` (a slowloris sender trickling header bytes is answered
+/// 408 and closed), and a keep-alive connection with no request in progress is closed after
+/// ``idleTimeout``. The idle limit stays above common proxies' own (Traefik: 90 s) so a proxy never
+/// sends a request on a connection the server is closing. Bodies are not timed here: webhooks are
+/// bounded by `--request-timeout` and the tunnel's flow control.
+final class SlowClientGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let headTimeout: TimeAmount = .seconds(10)
+    static let idleTimeout: TimeAmount = .seconds(120)
+
+    private enum State {
+        case idle
+        case receivingHead
+        case inRequest
+    }
+
+    private var state = State.idle
+    private var requestEnded = false
+    private var timer: Scheduled<Void>?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        arm(context: context, Self.idleTimeout, answer: false)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            state = .inRequest
+            requestEnded = false
+            timer?.cancel()
+            timer = nil
+        case .body:
+            break
+        case .end:
+            requestEnded = true
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// Bytes arrived; if they did not complete a head, the head has started.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .idle = state {
+            state = .receivingHead
+            arm(context: context, Self.headTimeout, answer: true)
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), case .inRequest = state {
+            // The exchange is over (or the answer came before the whole body, which is closed anyway).
+            state = .idle
+            arm(context: context, Self.idleTimeout, answer: false)
+        }
+        context.write(data, promise: promise)
+    }
+
+    private func arm(context: ChannelHandlerContext, _ timeout: TimeAmount, answer: Bool) {
+        timer?.cancel()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = loopBound.value
+            handler.expire(context: context, answer: answer)
+        }
+    }
+
+    private func expire(context: ChannelHandlerContext, answer: Bool) {
+        timer = nil
+        if answer, case .receivingHead = state {
+            let body = ErrorBody.json("the request's head did not arrive in time")
+            let headers = HTTPHeaders([
+                ("Connection", "close"), ("Content-Type", "application/json"), ("Content-Length", "\(body.readableBytes)"),
+            ])
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .requestTimeout, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        context.close(promise: nil)
+    }
+}
