@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import Membership
 import NIOCore
-import NIOFoundationCompat
 import NIOHTTP1
 
 /// Where channels live in the cluster: this replica's peers and what each holds.
@@ -110,7 +109,7 @@ actor ClusterDirectory {
         let response = try await httpClient.execute(request, timeout: .init(timeout))
         let body = try await response.body.collect(upTo: 32 << 20)
         guard response.status == .ok else { throw PeerError("\(url)/internal/channels answered \(response.status.code)") }
-        let channels = try JSONDecoder().decode(PeerChannels.self, from: body)
+        let channels = try JSONDecoder().decode(PeerChannels.self, from: Data(body.readableBytesView))
         return Replica(url: url, known: Set(channels.ws_channels), connected: Set(channels.webhook_channels))
     }
 }
