@@ -66,7 +66,12 @@ struct LargeBodyTests {
                 )
             }
         }
-        try await Tunnel.withTunnel(serverArguments: ["--max-body-size", "300MiB", "--request-timeout", "5m"], app: app) { server, client in
+        try await Tunnel.withTunnel(
+            serverArguments: ["--max-body-size", "300MiB", "--request-timeout", "5m"],
+            // The local app answers once it has read all 200 MiB: more than the default 10 s on a busy machine.
+            clientArguments: ["--transfer-request-timeout", "5m"],
+            app: app
+        ) { server, client in
             let expected = await GeneratedBody(size: Self.size).sha256()
 
             var upload = HTTPClientRequest(url: client.webhookURL + "/sink")
