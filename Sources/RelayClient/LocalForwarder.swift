@@ -94,11 +94,18 @@ struct LocalForwarder: Sendable {
         }
         do {
             try await stream.sendResponseHead(ResponseHead(status: summary.status, headerFields: fields.endToEnd), endStream: false)
+            // Each chunk waits for the next, so the last one carries END_STREAM (no separate END).
             var writer = stream.makeBodyWriter()
+            var held: ByteBuffer?
             for try await chunk in response.body {
-                try await writer.write(chunk)
+                if let previous = held { try await writer.write(previous) }
+                held = chunk
             }
-            try await writer.finish()
+            if let last = held {
+                try await writer.finish(with: last)
+            } else {
+                try await writer.finish()
+            }
             summary.bytes = writer.bytesWritten
         } catch let reason as StreamResetReason {
             self.logger.debug("stream ended early", metadata: ["reason": "\(reason)"])
@@ -127,8 +134,7 @@ struct LocalForwarder: Sendable {
                 endStream: false
             )
             var writer = stream.makeBodyWriter()
-            try await writer.write(body)
-            try await writer.finish()
+            try await writer.finish(with: body)
         } catch {
             // The stream is gone (sender left, connection lost): nobody is waiting.
         }

@@ -168,13 +168,16 @@ struct WebhookForwarder: Sendable {
             return
         }
 
-        let (headArrived, headArrivedContinuation) = AsyncStream.makeStream(of: Void.self)
+        // The request timeout is a timer on the connection's event loop rather than a task of its own:
+        // it wakes the wait below with a timeout unless the response head comes first.
+        let timer = channel.eventLoop.scheduleTask(in: TimeAmount(self.configuration.requestTimeout)) {
+            stream.inject(StreamResetReason(.timeout, "the local app did not answer in time"))
+        }
         async let uploaded: Int = hasBody ? Self.upload(request.body, to: stream, limit: self.configuration.maxBodySize) : 0
-        async let watchdog: Void = Self.watch(stream, timeout: self.configuration.requestTimeout, until: headArrived)
 
         var events = stream.events.makeAsyncIterator()
         let first = await events.next()
-        headArrivedContinuation.finish()
+        timer.cancel()
         switch first {
         case .responseHead(let response, let endStream):
             outcome.status = response.status
@@ -207,25 +210,33 @@ struct WebhookForwarder: Sendable {
             try await Self.writeError(.badGateway, "the client answered out of order", to: writer)
         }
         outcome.bytesIn = await uploaded
-        _ = await watchdog
     }
 
     /// Streams the sender's body to the client. Failures are injected into
     /// the stream so the task waiting for the answer learns of them; returns
-    /// the bytes sent.
+    /// the bytes sent. Each chunk is held until the next arrives, so the last
+    /// one goes out with END_STREAM instead of a separate END message.
     private static func upload(_ body: RequestBody, to stream: TunnelStream, limit: Int) async -> Int {
         var writer = stream.makeBodyWriter()
+        var held: ByteBuffer?
+        var received = 0
         do {
             for try await chunk in body {
-                if writer.bytesWritten + chunk.readableBytes > limit {
+                received += chunk.readableBytes
+                if received > limit {
                     let reason = StreamResetReason(.bodyTooLarge, "the body is larger than the server's limit")
                     stream.inject(reason)
                     await stream.reset(reason)
                     return writer.bytesWritten
                 }
-                try await writer.write(chunk)
+                if let previous = held { try await writer.write(previous) }
+                held = chunk
             }
-            try await writer.finish()
+            if let last = held {
+                try await writer.finish(with: last)
+            } else {
+                try await writer.finish()
+            }
         } catch is CancellationError {
             // The exchange is over (answered early or failed); nothing to report.
         } catch let reason as StreamResetReason {
@@ -236,32 +247,6 @@ struct WebhookForwarder: Sendable {
             await stream.reset(reason)
         }
         return writer.bytesWritten
-    }
-
-    /// Injects a timeout unless the response head arrives first.
-    private static func watch(_ stream: TunnelStream, timeout: Duration, until headArrived: AsyncStream<Void>) async {
-        let fired = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                    return true
-                } catch {
-                    return false
-                }
-            }
-            group.addTask {
-                for await _ in headArrived {}
-                return false
-            }
-            let fired = await group.next() ?? false
-            group.cancelAll()
-            return fired
-        }
-        if fired {
-            let reason = StreamResetReason(.timeout, "the local app did not answer in time")
-            stream.inject(reason)
-            await stream.reset(reason)
-        }
     }
 
     /// Maps a failed stream to the sender's answer; returns the status sent.

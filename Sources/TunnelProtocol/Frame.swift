@@ -100,5 +100,7 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// On a head frame: no body follows in this direction (no DATA, no END).
+    /// On a DATA frame: this is the body's last chunk (no END follows), which saves a message
+    /// per direction for the common webhook whose body fits in one chunk.
     public static let endStream = FrameFlags(rawValue: 0x01)
 }

@@ -136,6 +136,7 @@ public final class StreamMultiplexer: Sendable {
                 guard entry.outstanding <= window else { return false }
                 state.streams[frame.streamID] = entry
                 entry.events.yield(.data(frame.payload))
+                if frame.flags.contains(.endStream) { entry.events.yield(.end) }
                 return true
             }
             if !accepted {

@@ -96,6 +96,17 @@ extension TunnelStream {
         }
 
         public mutating func write(_ buffer: ByteBuffer) async throws {
+            try await self.write(buffer, last: false)
+        }
+
+        /// Writes the body's last bytes and ends it: the final DATA frame carries END_STREAM, so no
+        /// separate END goes out (an empty buffer sends a plain END).
+        public mutating func finish(with last: ByteBuffer) async throws {
+            guard last.readableBytes > 0 else { return try await self.finish() }
+            try await self.write(last, last: true)
+        }
+
+        private mutating func write(_ buffer: ByteBuffer, last: Bool) async throws {
             var buffer = buffer
             let maxChunk = self.stream.multiplexer.configuration.maxDataChunk
             while buffer.readableBytes > 0 {
@@ -109,7 +120,8 @@ extension TunnelStream {
                 let chunk = buffer.readSlice(length: size)!
                 self.available -= size
                 self.bytesWritten += size
-                try await self.stream.multiplexer.write(Frame(type: .data, streamID: self.stream.id, payload: chunk))
+                let flags: FrameFlags = last && buffer.readableBytes == 0 ? .endStream : []
+                try await self.stream.multiplexer.write(Frame(type: .data, flags: flags, streamID: self.stream.id, payload: chunk))
             }
         }
 

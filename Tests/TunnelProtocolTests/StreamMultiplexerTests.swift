@@ -149,4 +149,32 @@ struct Pipe: Sendable {
             try acceptor.receive(Frame(type: .requestHead, streamID: 4, payload: head).encoded())
         }
     }
+
+    @Test func theLastDataFrameMayEndTheBody() async throws {
+        let frames = FrameLog()
+        let sender = StreamMultiplexer(role: .opener) { frames.append($0) }
+        let stream = try sender.openStream()
+        var writer = stream.makeBodyWriter()
+        try await writer.write(ByteBuffer(string: "first "))
+        try await writer.finish(with: ByteBuffer(string: "last"))
+        let sent = try frames.all.map { try Frame(decoding: $0) }
+        #expect(sent.map(\.type) == [.data, .data])
+        #expect(sent.map(\.flags) == [[], .endStream])
+
+        let acceptor = StreamMultiplexer(role: .acceptor) { _ in }
+        var head = ByteBuffer()
+        try RequestHead(method: "POST", target: "", headerFields: [:]).encode(into: &head)
+        let incoming = try #require(try acceptor.receive(Frame(type: .requestHead, streamID: 1, payload: head).encoded()))
+        for frame in frames.all { _ = try acceptor.receive(frame) }
+        var body = ""
+        for try await chunk in incoming.stream.inboundBody() { body += String(buffer: chunk) }
+        #expect(body == "first last")
+    }
+}
+
+/// Frames a multiplexer wrote, in order.
+final class FrameLog: Sendable {
+    private let frames = Mutex<[ByteBuffer]>([])
+    func append(_ frame: ByteBuffer) { frames.withLock { $0.append(frame) } }
+    var all: [ByteBuffer] { frames.withLock { $0 } }
 }
