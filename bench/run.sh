@@ -6,6 +6,11 @@
 #                           swift build -c release --product webhook-over-websocket)
 #   bench/run.sh --smoke    seconds, for CI: checks that everything runs and
 #                           that no request fails; no assertions on speed
+#   bench/run.sh --idle-only  only the idle-clients phase (below)
+#
+# Full mode ends with the idle-clients phase: server memory per idle connected
+# client at IDLE_CLIENTS clients (default "1000 10000"; empty skips it), and
+# the server's CPU while they sit idle. See bench/idle-clients.py.
 #
 # Target app: the project's own `echo` (answers 200 and streams the body
 # back), so the direct path and the tunnelled path end at the same app and
@@ -15,14 +20,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SMOKE=0
+IDLE_ONLY=0
 BIN=${BIN:-.build/release/webhook-over-websocket}
 DURATION=${DURATION:-10s}
 CONCURRENCY=${CONCURRENCY:-"1 16 64"}
 SIZES=${SIZES:-"1024 65536"}
 BIG=${BIG:-$((1024 * 1024 * 1024))}
+IDLE_CLIENTS=${IDLE_CLIENTS-"1000 10000"}
+IDLE_SETTLE=${IDLE_SETTLE:-35}
 for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
+    --idle-only) IDLE_ONLY=1 ;;
     *) echo "unknown argument: $arg" >&2; exit 64 ;;
   esac
 done
@@ -31,7 +40,7 @@ if [ "$SMOKE" = 1 ]; then
   DURATION=1s; CONCURRENCY="1 16"; SIZES="1024"; BIG=$((16 * 1024 * 1024))
 fi
 [ -x "$BIN" ] || { echo "no binary at $BIN: build it first" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
+[ "$IDLE_ONLY" = 1 ] || command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -51,6 +60,62 @@ start() {
   echo "$name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1
 }
 port_of() { grep -o 'http://127.0.0.1:[0-9]*' "$WORK/$1.out" | head -1 | sed 's/.*://'; }
+
+# Server memory per idle connected client, and the server's CPU while they
+# sit idle. Each point starts a fresh server; bench/idle-clients.py opens N
+# clients the way the real client does (GET /new, then the WebSocket upgrade
+# with the v2 subprotocol and the token), 64 at a time, answers the server's
+# pings and pings it every 15 s, holds them IDLE_SETTLE seconds (35: every
+# client has been through two server pings, so one that failed to answer
+# would be gone), compares the server's VmRSS (/proc/PID/status) with its
+# VmRSS before the first client, samples its CPU (/proc/PID/stat) for 10 s,
+# and checks that every client is still connected and that /metrics says
+# wow_channels_connected = N. The figure counts everything a client costs
+# the server: its channel (from /new) and its connection.
+idle_phase() {
+  command -v python3 >/dev/null || { echo "python3 is missing" >&2; FAILED=1; return; }
+  # N sockets in the server and N in python3: raise the open-file limit as far as
+  # allowed (the hard limit only with CAP_SYS_RESOURCE); both processes inherit it.
+  local hard limit
+  hard=$(ulimit -Hn)
+  [ "$hard" = unlimited ] && hard=$(cat /proc/sys/fs/nr_open)
+  if [ "$hard" -lt 25000 ]; then ulimit -Hn 25000 2>/dev/null && hard=25000; fi
+  ulimit -Sn "$hard"
+  limit=$(ulimit -Sn)
+  echo "idle clients: fresh server per point, settle ${IDLE_SETTLE}s, open-file limit $limit$([ "$limit" -ge 25000 ] || echo " (the hard limit here; 25000 was not allowed)")"
+  printf '%-8s | %11s %11s | %10s | %8s | %9s | %s\n' clients "rss0 KiB" "rss KiB" KiB/client "cpu %" "connect s" "still connected / wow_channels_connected"
+  local n out
+  field() { echo "$out" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+  for n in $IDLE_CLIENTS; do
+    if [ "$limit" -lt $((n + 1024)) ]; then
+      echo "  !! $n idle clients need an open-file limit of at least $((n + 1024)), this shell allows $limit" >&2
+      FAILED=1; continue
+    fi
+    start idle "listening" "$BIN" server --host 127.0.0.1 --port 0 --max-channels $((n + 1000)) --log-level error
+    local ok=1
+    out=$(python3 bench/idle-clients.py --server-url "http://127.0.0.1:$(port_of idle)" --pid "$idle_PID" \
+      -n "$n" --settle "$IDLE_SETTLE" --cpu-seconds 10 2>"$WORK/idle-$n.err") || ok=0
+    kill "$idle_PID" 2>/dev/null || true
+    wait "$idle_PID" 2>/dev/null || true
+    if [ -z "$out" ]; then
+      echo "  !! idle clients n=$n did not finish:" >&2; tail -5 "$WORK/idle-$n.err" >&2; FAILED=1; continue
+    fi
+    printf '%-8s | %11s %11s | %10s | %8s | %9s | %s / %s\n' "$n" "$(field before_kib)" "$(field after_kib)" \
+      "$(field per_client_kib)" "$(field cpu_pct)" "$(field connect_s)" "$(field connected)" "$(field metric_connected)"
+    if [ "$ok" = 0 ]; then
+      echo "  !! idle clients n=$n: $(field errors) failed to connect, $(field dropped) dropped, $(field unanswered) with unanswered pings" >&2
+      grep -E 'error:|dropped:' "$WORK/idle-$n.err" | head -5 >&2 || true
+      FAILED=1
+    fi
+  done
+}
+if [ "$IDLE_ONLY" = 1 ]; then
+  FAILED=0
+  echo "binary: $BIN"
+  idle_phase
+  [ "$FAILED" = 0 ] || { echo "the idle-clients phase failed" >&2; exit 1; }
+  exit 0
+fi
 
 start echo "listening" "$BIN" echo --host 127.0.0.1 --port 0 --log-level error
 ECHO=$(port_of echo)
@@ -101,5 +166,7 @@ mbps=$(awk -v s="$secs" -v n="$BIG" 'BEGIN { printf "%.0f", (s > 0 ? n / 1048576
 hwm() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
 echo "large body: $((BIG / 1048576)) MiB up and echoed back: HTTP $status in ${secs}s (${mbps} MiB/s each way); VmHWM server $(hwm "$server_PID") MiB, client $(hwm "$client_PID") MiB"
 [ "$status" = 200 ] || FAILED=1
+
+if [ "$SMOKE" = 0 ] && [ -n "$IDLE_CLIENTS" ]; then idle_phase; fi
 
 if [ "$FAILED" != 0 ]; then echo "benchmark saw failed requests" >&2; exit 1; fi
