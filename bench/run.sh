@@ -137,7 +137,9 @@ run_wrk() { # url size concurrency -> "rps p50 p90 p99"
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   bench=$(echo "$out" | grep '^BENCH')
   local non2xx errors
-  non2xx=$(echo "$bench" | sed 's/.*non2xx=\([0-9]*\).*/\1/')
+  # wrk's own count: response() in post.lua runs in each thread's Lua state, done() in another.
+  non2xx=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ {print $5}')
+  non2xx=${non2xx:-0}
   errors=$(echo "$bench" | sed 's/.*errors=\([0-9]*\).*/\1/')
   if [ "$non2xx" != 0 ] || [ "$errors" != 0 ]; then FAILED=1; echo "  !! $1 c=$3: $non2xx non-2xx, $errors socket errors" >&2; fi
   echo "$rps $(echo "$bench" | sed 's/.*p50=\([0-9.]*\) p90=\([0-9.]*\) p99=\([0-9.]*\).*/\1 \2 \3/')"
