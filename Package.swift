@@ -133,7 +133,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayServerTests",
-            dependencies: ["RelayServer"],
+            dependencies: ["RelayServer", "Membership"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -86,7 +86,8 @@ struct ClusterService: Service {
             let rest = peer[peer.index(after: close)...]
             return (host, rest.hasPrefix(":") ? UInt16(rest.dropFirst()) ?? defaultPort : defaultPort)
         }
-        let parts = peer.split(separator: ":")
+        // Exactly one colon is host:port; more is a bare IPv6 address.
+        let parts = peer.split(separator: ":", omittingEmptySubsequences: false)
         if parts.count == 2, let port = UInt16(parts[1]) { return (String(parts[0]), port) }
         return (peer, defaultPort)
     }
