@@ -163,8 +163,9 @@ struct WebhookForwarder: Sendable {
         do {
             try await stream.sendRequestHead(head, endStream: !hasBody)
         } catch {
-            outcome.status = 502
-            try await Self.writeError(.badGateway, "the channel's client went away", to: writer)
+            // The client's connection broke: like a client that is away, worth a retry.
+            outcome.status = 503
+            try await Self.writeError(.serviceUnavailable, "the channel's client went away", to: writer, extraHeaders: [.retryAfter: "5"])
             return
         }
 
@@ -189,7 +190,9 @@ struct WebhookForwarder: Sendable {
                     case .data(let buffer):
                         outcome.bytesOut += buffer.readableBytes
                         try await body.write(buffer)
-                        try await stream.acknowledge(buffer.readableBytes)
+                        // Credit that cannot be sent means the client is gone, which the next
+                        // event says; it must not cut an answer that may be complete already.
+                        try? await stream.acknowledge(buffer.readableBytes)
                     case .end:
                         break loop
                     case .reset(let reason):
@@ -209,6 +212,10 @@ struct WebhookForwarder: Sendable {
             await stream.reset(StreamResetReason(.protocolError, "body before head"))
             try await Self.writeError(.badGateway, "the client answered out of order", to: writer)
         }
+        // The answer is complete. An upload still running (the app answered before reading the whole
+        // body) would wait forever for credit the client no longer sends: forgetting the stream ends
+        // its wait, and the rest of the body is not wanted.
+        stream.release()
         outcome.bytesIn = await uploaded
     }
 
@@ -229,24 +236,46 @@ struct WebhookForwarder: Sendable {
                     await stream.reset(reason)
                     return writer.bytesWritten
                 }
-                if let previous = held { try await writer.write(previous) }
+                if let previous = held { try await Self.send(previous, with: &writer) }
                 held = chunk
             }
             if let last = held {
-                try await writer.finish(with: last)
+                try await Self.tunnel { try await writer.finish(with: last) }
             } else {
-                try await writer.finish()
+                try await Self.tunnel { try await writer.finish() }
             }
         } catch is CancellationError {
             // The exchange is over (answered early or failed); nothing to report.
         } catch let reason as StreamResetReason {
             stream.inject(reason)
         } catch {
+            // Reading the sender's body failed: the sender went away.
             let reason = StreamResetReason(.cancelled, "the sender went away")
             stream.inject(reason)
             await stream.reset(reason)
         }
         return writer.bytesWritten
+    }
+
+    private static func send(_ chunk: ByteBuffer, with writer: inout TunnelStream.BodyWriter) async throws {
+        do {
+            try await writer.write(chunk)
+        } catch let reason as StreamResetReason {
+            throw reason
+        } catch {
+            throw StreamResetReason(.connectionLost, "the channel's client disconnected")
+        }
+    }
+
+    /// Runs a write to the tunnel; a failure there is the client's connection, not the sender.
+    private static func tunnel(_ write: () async throws -> Void) async throws {
+        do {
+            try await write()
+        } catch let reason as StreamResetReason {
+            throw reason
+        } catch {
+            throw StreamResetReason(.connectionLost, "the channel's client disconnected")
+        }
     }
 
     /// Maps a failed stream to the sender's answer; returns the status sent.

@@ -99,6 +99,31 @@ struct ErrorTests {
         }
     }
 
+    @Test("An answer before the whole body was read (local app down, 1 MiB body) frees the stream at once")
+    func earlyAnswerToALargeBody() async throws {
+        try await withClosedPort { port in
+            try await Tunnel.withServer { server in
+                let client = try await Tunnel.startClient(
+                    server: server,
+                    targetURL: "http://127.0.0.1:\(port)",
+                    stateDir: try Tunnel.makeStateDirectory()
+                )
+                defer { client.process.signal(SIGKILL) }
+                let body = ByteBuffer(repeating: 0x61, count: 1024 * 1024)
+                for _ in 0..<3 {
+                    // Larger than the 256 KiB window: the client answers 502 before taking it all.
+                    let answer = try await withTimeout("an answer to a 1 MiB webhook", .seconds(10)) {
+                        try await Sender.send(.POST, client.webhookURL, body: body)
+                    }
+                    #expect(answer.status == 502)
+                }
+                try await waitUntil("no webhook left in flight", timeout: .seconds(5)) {
+                    try await Sender.send(.GET, "\(server.url)/metrics").text.contains("wow_webhooks_in_flight 0")
+                }
+            }
+        }
+    }
+
     @Test("Local app slower than --request-timeout: 504")
     func tooSlow() async throws {
         let app = LocalApp { router in
