@@ -55,6 +55,17 @@ public final class StreamMultiplexer: Sendable {
         var streams: [UInt32: Entry] = [:]
         var nextStreamID: UInt32 = 1
         var closedReason: StreamResetReason?
+        /// Streams opened on this connection, and frames that arrived for streams not open.
+        var streamsOpened = 0
+        var strayFrames = 0
+
+        /// Counts a frame for a stream that is not open. A few are normal (frames in flight when a
+        /// stream was reset: at most a window's worth of DATA and an END per stream); a peer that
+        /// sends many more is flooding the connection, which would starve every other channel.
+        mutating func noteStray() -> Bool {
+            strayFrames += 1
+            return strayFrames <= 64 + 8 * streamsOpened
+        }
     }
 
     public let role: Role
@@ -92,6 +103,7 @@ public final class StreamMultiplexer: Sendable {
         let (events, eventsContinuation) = AsyncStream.makeStream(of: StreamEvent.self)
         let (credits, creditsContinuation) = AsyncStream.makeStream(of: Int.self)
         state.streams[id] = Entry(events: eventsContinuation, credits: creditsContinuation)
+        state.streamsOpened += 1
         return TunnelStream(id: id, events: events, credits: credits, multiplexer: self)
     }
 
@@ -125,13 +137,13 @@ public final class StreamMultiplexer: Sendable {
         case .responseHead:
             guard self.role == .opener else { throw .unexpectedFrame("RESPONSE_HEAD sent to the client") }
             let head = try ResponseHead(decoding: frame.payload)
-            self.deliver(.responseHead(head, endStream: frame.flags.contains(.endStream)), to: frame.streamID)
+            try self.deliver(.responseHead(head, endStream: frame.flags.contains(.endStream)), to: frame.streamID)
 
         case .data:
             let count = frame.payload.readableBytes
             let window = self.configuration.initialWindow
             let accepted: Bool = self.state.withLock { state in
-                guard var entry = state.streams[frame.streamID] else { return true }
+                guard var entry = state.streams[frame.streamID] else { return state.noteStray() }
                 entry.outstanding += count
                 guard entry.outstanding <= window else { return false }
                 state.streams[frame.streamID] = entry
@@ -140,11 +152,13 @@ public final class StreamMultiplexer: Sendable {
                 return true
             }
             if !accepted {
+                let stray = self.state.withLock { $0.streams[frame.streamID] == nil }
+                if stray { throw .unexpectedFrame("too many frames for streams that are not open") }
                 throw .flowControlViolation(streamID: frame.streamID)
             }
 
         case .end:
-            self.deliver(.end, to: frame.streamID)
+            try self.deliver(.end, to: frame.streamID)
 
         case .reset:
             let reason = try StreamResetReason(decoding: frame.payload)
@@ -155,12 +169,28 @@ public final class StreamMultiplexer: Sendable {
             guard let increment: UInt32 = payload.readInteger(), increment > 0 else {
                 throw .invalidField("window increment")
             }
-            _ = self.state.withLock { $0.streams[frame.streamID]?.credits.yield(Int(increment)) }
+            let known = self.state.withLock { state in
+                guard let entry = state.streams[frame.streamID] else { return state.noteStray() }
+                entry.credits.yield(Int(increment))
+                return true
+            }
+            if !known { throw .unexpectedFrame("too many frames for streams that are not open") }
         }
         return nil
     }
 
-    private func deliver(_ event: StreamEvent, to id: UInt32) {
+    /// Delivers a peer's frame to its stream; throws when a peer floods frames for streams not open.
+    private func deliver(_ event: StreamEvent, to id: UInt32) throws(TunnelProtocolError) {
+        let accepted = self.state.withLock { state in
+            guard let entry = state.streams[id] else { return state.noteStray() }
+            entry.events.yield(event)
+            return true
+        }
+        if !accepted { throw .unexpectedFrame("too many frames for streams that are not open") }
+    }
+
+    /// Delivers a local event (an injected failure); an unknown stream is simply gone.
+    private func deliverLocal(_ event: StreamEvent, to id: UInt32) {
         self.state.withLock { state in
             _ = state.streams[id]?.events.yield(event)
         }
@@ -178,7 +208,7 @@ public final class StreamMultiplexer: Sendable {
     /// Injects a local failure into a stream without removing it, so the task
     /// waiting on its events wakes up (body upload failed, timer fired).
     func inject(_ reason: StreamResetReason, into id: UInt32) {
-        self.deliver(.reset(reason), to: id)
+        self.deliverLocal(.reset(reason), to: id)
     }
 
     /// Forgets a stream whose work is done. Late frames for it are ignored.

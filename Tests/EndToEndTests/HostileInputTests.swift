@@ -126,4 +126,51 @@ struct HostileInputTests {
             #expect(try await Sender.send(.POST, client.webhookURL + "/ok").status == 201)
         }
     }
+
+    @Test("A WebSocket flood of frames for streams that are not open is cut off; other channels are served meanwhile")
+    func webSocketFlood() async throws {
+        try await Tunnel.withTunnel(app: inspectingApp()) { server, client in
+            let flooder = try await issueChannel(server)
+            func connect(_ body: @escaping @Sendable (WebSocketOutboundWriter) async throws -> Void) async throws -> WebSocketCloseFrame? {
+                try await WebSocketClient.connect(
+                    url: "ws://127.0.0.1:\(server.port)/ws/\(flooder.channel_id)",
+                    configuration: .init(
+                        maxFrameSize: 2 << 20,
+                        additionalHeaders: [.authorization: "Bearer \(flooder.token)", .secWebSocketProtocol: "webhook-over-websocket.v2"]
+                    ),
+                    logger: Logger(label: "flood")
+                ) { inbound, outbound, _ in
+                    try await body(outbound)
+                    for try await _ in inbound.messages(maxSize: 1 << 20) {}
+                }
+            }
+            async let flood = connect { outbound in
+                // DATA frames for streams that were never opened: a few are normal (late frames of a
+                // reset stream), thousands are a flood.
+                do {
+                    for id in 0..<5_000 {
+                        var frame = ByteBuffer(bytes: [0x03, 0, 0, 0, 0, 0])
+                        frame.setInteger(UInt32(2 * id + 1), at: 2)
+                        frame.writeBytes([UInt8](repeating: 0x78, count: 512))
+                        try await outbound.write(.binary(frame))
+                    }
+                } catch {
+                    // The server closed the connection mid-flood.
+                }
+            }
+            let answer = try await withTimeout("a webhook on another channel during the flood", .seconds(10)) {
+                try await Sender.send(.POST, client.webhookURL + "/ok")
+            }
+            #expect(answer.status == 201)
+            let close = try await flood
+            #expect(close?.closeCode == .protocolError)
+
+            // A message over the 1 MiB limit ends the connection with 1009.
+            let oversized = try await connect { outbound in
+                try await outbound.write(.binary(ByteBuffer(repeating: 0x03, count: (1 << 20) + 1)))
+            }
+            #expect(oversized?.closeCode == .messageTooLarge)
+            #expect(try await Sender.send(.POST, client.webhookURL + "/ok").status == 201)
+        }
+    }
 }

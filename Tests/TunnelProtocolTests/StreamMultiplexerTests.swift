@@ -150,6 +150,15 @@ struct Pipe: Sendable {
         }
     }
 
+    @Test func aFewLateFramesAreIgnoredAFloodEndsTheConnection() throws {
+        let acceptor = StreamMultiplexer(role: .acceptor) { _ in }
+        let late = Frame(type: .data, streamID: 7, payload: ByteBuffer(string: "late")).encoded()
+        for _ in 0..<64 { #expect(try acceptor.receive(late) == nil) }
+        #expect(throws: TunnelProtocolError.unexpectedFrame("too many frames for streams that are not open")) {
+            try acceptor.receive(Frame(type: .end, streamID: 9).encoded())
+        }
+    }
+
     @Test func theLastDataFrameMayEndTheBody() async throws {
         let frames = FrameLog()
         let sender = StreamMultiplexer(role: .opener) { frames.append($0) }
