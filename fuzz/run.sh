@@ -67,6 +67,7 @@ if [ "${1:-}" = "--reproduce" ]; then
     [ $# -eq 3 ] || { echo "usage: $0 --reproduce TARGET INPUT" >&2; exit 2; }
     seed_dirs "$2" >/dev/null
     build
+    # Swift's backtracer stays on here: it prints the symbolicated stack of the trap.
     exec "$BIN/$2" -rss_limit_mb="$FUZZ_RSS_MB" -timeout="$FUZZ_TIMEOUT" "$3"
 fi
 
@@ -91,7 +92,9 @@ for target in "${TARGETS[@]}"; do
     log="$WORK/$target.log"
     echo "== fuzz: $target for ${FUZZ_SECONDS} s ($(ls "$corpus" | wc -l) inputs in $corpus)"
     status=0
-    "$BIN/$target" "$corpus" \
+    # Swift's backtracer would take the trap's signal first and exit without
+    # libFuzzer saving the input; --reproduce keeps it for the stack trace.
+    SWIFT_BACKTRACE=enable=no "$BIN/$target" "$corpus" \
         -max_total_time="$FUZZ_SECONDS" \
         -rss_limit_mb="$FUZZ_RSS_MB" \
         -timeout="$FUZZ_TIMEOUT" \
@@ -105,8 +108,10 @@ for target in "${TARGETS[@]}"; do
     echo "   ${progress:-no progress line}"
     echo "   average exec/s: ${rate:-?}"
     if [ "$status" -ne 0 ]; then
-        echo "== fuzz: $target FAILED (libFuzzer exit $status); last lines of $log:" >&2
-        grep -v '^#[0-9]' "$log" | tail -40 >&2
+        echo "== fuzz: $target FAILED (libFuzzer exit $status); from $log:" >&2
+        # Swift's own message (what trapped, where), then libFuzzer's report.
+        grep -E 'Fatal error|Precondition failed|Assertion failed|ERROR: libFuzzer|SUMMARY' "$log" >&2 || true
+        grep -v '^#[0-9]' "$log" | tail -25 >&2
         for artifact in "$WORK/artifacts-$target"/*; do
             [ -e "$artifact" ] || continue
             echo "== fuzz: FINDING: $artifact" >&2
