@@ -109,19 +109,18 @@ struct WebhookForwarder: Sendable {
 
     /// What the local app sees; a peer replica already added the `X-Forwarded-*` headers.
     func requestHeaders(_ request: Request, channel: any Channel, fromPeer: Bool) -> HTTPFields {
-        if fromPeer {
-            var fields = request.headers.endToEnd
-            fields[PeerHop.header] = nil
-            return fields
-        }
-        var fields = request.headers
+        // Both paths build a fresh copy, so the peer marker is dropped from that copy.
+        var fields =
+            fromPeer
+            ? request.headers.endToEnd
+            : ForwardedHeaders.forRequest(
+                request.headers,
+                senderAddress: channel.remoteAddress?.ipAddress,
+                scheme: request.head.scheme ?? "http",
+                host: request.head.authority
+            )
         fields[PeerHop.header] = nil
-        return ForwardedHeaders.forRequest(
-            fields,
-            senderAddress: channel.remoteAddress?.ipAddress,
-            scheme: request.head.scheme ?? "http",
-            host: request.head.authority
-        )
+        return fields
     }
 
     /// Whether the request carries a body at all.
@@ -236,46 +235,25 @@ struct WebhookForwarder: Sendable {
                     await stream.reset(reason)
                     return writer.bytesWritten
                 }
-                if let previous = held { try await Self.send(previous, with: &writer) }
+                if let previous = held { try await writer.write(previous) }
                 held = chunk
             }
             if let last = held {
-                try await Self.tunnel { try await writer.finish(with: last) }
+                try await writer.finish(with: last)
             } else {
-                try await Self.tunnel { try await writer.finish() }
+                try await writer.finish()
             }
         } catch is CancellationError {
             // The exchange is over (answered early or failed); nothing to report.
         } catch let reason as StreamResetReason {
             stream.inject(reason)
         } catch {
-            // Reading the sender's body failed: the sender went away.
+            // Writes to the tunnel fail as StreamResetReason, so this is the sender's body failing.
             let reason = StreamResetReason(.cancelled, "the sender went away")
             stream.inject(reason)
             await stream.reset(reason)
         }
         return writer.bytesWritten
-    }
-
-    private static func send(_ chunk: ByteBuffer, with writer: inout TunnelStream.BodyWriter) async throws {
-        do {
-            try await writer.write(chunk)
-        } catch let reason as StreamResetReason {
-            throw reason
-        } catch {
-            throw StreamResetReason(.connectionLost, "the channel's client disconnected")
-        }
-    }
-
-    /// Runs a write to the tunnel; a failure there is the client's connection, not the sender.
-    private static func tunnel(_ write: () async throws -> Void) async throws {
-        do {
-            try await write()
-        } catch let reason as StreamResetReason {
-            throw reason
-        } catch {
-            throw StreamResetReason(.connectionLost, "the channel's client disconnected")
-        }
     }
 
     /// Maps a failed stream to the sender's answer; returns the status sent.

@@ -253,7 +253,17 @@ public final class StreamMultiplexer: Sendable {
         }
     }
 
+    /// Sends a frame. A failure of the connection underneath is reported as `connectionLost`, so every
+    /// caller (body writers, credit, heads) can tell a lost peer from a failure of its own.
     func write(_ frame: Frame) async throws {
-        try await self.writer(frame.encoded())
+        do {
+            try await self.writer(frame.encoded())
+        } catch let error as StreamResetReason {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw StreamResetReason(.connectionLost, "the tunnel connection was lost")
+        }
     }
 }
