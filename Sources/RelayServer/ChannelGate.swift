@@ -84,19 +84,13 @@ struct ChannelGate: Sendable {
         do {
             let owns = try await self.authorize(id, token: token)
             if await self.registry.isConnected(id) { return .conflict("the channel already has a connected client") }
-            if let directory, await directory.connectedPeer(for: id, maxAge: .zero) != nil {
-                return .conflict("the channel already has a connected client")
-            }
-            if !owns, await !self.registry.isKnown(id), await !self.peerKnows(id) { return .forbidden("unknown channel") }
+            let peers = await self.directory?.locate(id, maxAge: .zero)
+            if peers?.connectedAt != nil { return .conflict("the channel already has a connected client") }
+            if !owns, await !self.registry.isKnown(id), peers?.known != true { return .forbidden("unknown channel") }
             return nil
         } catch {
             return error
         }
-    }
-
-    private func peerKnows(_ id: String) async -> Bool {
-        guard let directory else { return false }
-        return await directory.peerKnows(id, maxAge: .zero)
     }
 
     /// Decides an upgrade request, claiming the channel when it is accepted.
@@ -111,11 +105,13 @@ struct ChannelGate: Sendable {
         } catch {
             return .refuse(error.status, message: error.message)
         }
-        if let directory, await !self.registry.isConnected(id), await directory.connectedPeer(for: id, maxAge: .zero) != nil {
+        // Cluster mode: one look at the peers, fresh, since a second client must not win a race.
+        let peers = await self.directory?.locate(id, maxAge: .zero)
+        if peers?.connectedAt != nil {
             return .refuse(.conflict, message: "the channel already has a connected client")
         }
         var decision = await self.registry.claim(id, recreate: owns)
-        if case .unknown = decision, await self.peerKnows(id) {
+        if case .unknown = decision, peers?.known == true {
             // Issued by a peer (perhaps one that died): the client may hold it here; webhooks follow it.
             decision = await self.registry.claim(id, recreate: true)
         }

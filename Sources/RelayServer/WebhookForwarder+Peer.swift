@@ -24,10 +24,11 @@ extension WebhookForwarder {
             return .here(await self.registry.session(for: id))
         }
         if let session = await self.registry.currentSession(id) { return .here(.connected(session)) }
-        if let url = await directory.connectedPeer(for: id, maxAge: Self.routingMaxAge) { return .peer(url) }
-        if await self.registry.mayKnow(id) { return await self.hold(id, directory: directory) }
-        if await directory.peerKnows(id, maxAge: Self.routingMaxAge) { return await self.hold(id, directory: directory) }
-        return .here(.unknown)
+        let peers = await directory.locate(id, maxAge: Self.routingMaxAge)
+        if let url = peers.connectedAt { return .peer(url) }
+        let knownHere = await self.registry.mayKnow(id)
+        guard peers.known || knownHere else { return .here(.unknown) }
+        return await self.hold(id, directory: directory)
     }
 
     /// Holds the webhook while the channel's client reconnects, here or at any peer.
@@ -48,7 +49,7 @@ extension WebhookForwarder {
                     } catch {
                         return nil
                     }
-                    if let url = await directory.connectedPeer(for: id, maxAge: Self.routingMaxAge) { return .peer(url) }
+                    if let url = await directory.locate(id, maxAge: Self.routingMaxAge).connectedAt { return .peer(url) }
                 }
                 return nil
             }

@@ -70,15 +70,19 @@ actor ClusterDirectory {
         return replicas
     }
 
-    /// The peer whose client for `id` is connected now, if any.
-    func connectedPeer(for id: String, maxAge: Duration) async -> String? {
-        await replicas(maxAge: maxAge).first { $0.connected.contains(id) }?.url
+    /// Where the cluster has a channel, from one look at the peers.
+    struct Whereabouts {
+        /// The peer whose client for the channel is connected now, if any.
+        var connectedAt: String?
+        /// Whether a peer knows the channel (issued or connected there), or did in the last minutes.
+        var known: Bool
     }
 
-    /// Whether a peer knows the channel (issued or connected there), or did in the last minutes.
-    func peerKnows(_ id: String, maxAge: Duration) async -> Bool {
-        let current = await replicas(maxAge: maxAge).contains { $0.known.contains(id) || $0.connected.contains(id) }
-        return current || remembered[id] != nil
+    func locate(_ id: String, maxAge: Duration) async -> Whereabouts {
+        let replicas = await replicas(maxAge: maxAge)
+        let connectedAt = replicas.first { $0.connected.contains(id) }?.url
+        let known = connectedAt != nil || remembered[id] != nil || replicas.contains { $0.known.contains(id) }
+        return Whereabouts(connectedAt: connectedAt, known: known)
     }
 
     private nonisolated func fetch(_ urls: [String]) async -> [Replica] {
