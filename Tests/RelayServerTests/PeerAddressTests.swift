@@ -5,13 +5,13 @@ import Testing
 
 struct PeerAddressTests {
     @Test func peersEntriesSplitIntoHostAndPort() {
-        #expect(ClusterService.split("10.0.0.2", defaultPort: 7946) == ("10.0.0.2", 7946))
-        #expect(ClusterService.split("10.0.0.2:8000", defaultPort: 7946) == ("10.0.0.2", 8000))
-        #expect(ClusterService.split("wow-peers.default.svc", defaultPort: 7946) == ("wow-peers.default.svc", 7946))
-        #expect(ClusterService.split("[fd00::1]:7000", defaultPort: 7946) == ("fd00::1", 7000))
-        #expect(ClusterService.split("[fd00::1]", defaultPort: 7946) == ("fd00::1", 7946))
+        #expect(NodeAddress.splitHostPort("10.0.0.2", defaultPort: 7946) == ("10.0.0.2", 7946))
+        #expect(NodeAddress.splitHostPort("10.0.0.2:8000", defaultPort: 7946) == ("10.0.0.2", 8000))
+        #expect(NodeAddress.splitHostPort("wow-peers.default.svc", defaultPort: 7946) == ("wow-peers.default.svc", 7946))
+        #expect(NodeAddress.splitHostPort("[fd00::1]:7000", defaultPort: 7946) == ("fd00::1", 7000))
+        #expect(NodeAddress.splitHostPort("[fd00::1]", defaultPort: 7946) == ("fd00::1", 7946))
         // A bare IPv6 address has more than one colon: it is all host.
-        #expect(ClusterService.split("fd00::1", defaultPort: 7946) == ("fd00::1", 7946))
+        #expect(NodeAddress.splitHostPort("fd00::1", defaultPort: 7946) == ("fd00::1", 7946))
     }
 
     @Test func gossipAddressesAreRawIPBytes() {

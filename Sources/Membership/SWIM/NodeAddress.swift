@@ -39,26 +39,23 @@ extension NodeAddress {
         return nil
     }
 
+    /// Splits `host`, `host:port`, `[v6]` or `[v6]:port`; a bare IPv6 address (more than one colon)
+    /// is all host. The host may be a name.
+    public static func splitHostPort(_ text: String, defaultPort: UInt16) -> (host: String, port: UInt16) {
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            return (host, rest.hasPrefix(":") ? UInt16(rest.dropFirst()) ?? defaultPort : defaultPort)
+        }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        if parts.count == 2, let port = UInt16(parts[1]) { return (String(parts[0]), port) }
+        return (text, defaultPort)
+    }
+
     /// `host:port`, `host` (with `defaultPort`) or `[v6]:port`, where host is a literal IP.
     public init?(_ text: String, defaultPort: UInt16) {
-        var host = Substring(text)
-        var port = defaultPort
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return nil }
-            let rest = host[host.index(after: close)...]
-            host = host[host.index(after: host.startIndex)..<close]
-            if rest.hasPrefix(":") {
-                guard let parsed = UInt16(rest.dropFirst()) else { return nil }
-                port = parsed
-            } else if !rest.isEmpty {
-                return nil
-            }
-        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
-            guard let parsed = UInt16(host[host.index(after: colon)...]) else { return nil }
-            port = parsed
-            host = host[..<colon]
-        }
-        guard let ip = Self.parseIP(String(host)) else { return nil }
+        let (host, port) = Self.splitHostPort(text, defaultPort: defaultPort)
+        guard let ip = Self.parseIP(host) else { return nil }
         self.init(ip: ip, port: port)
     }
 

@@ -67,7 +67,7 @@ struct ClusterService: Service {
         var entries: [(host: String, port: UInt16)] = []
         if let domain = configuration.peerDomain, !domain.isEmpty { entries.append((domain, port)) }
         for peer in configuration.peers {
-            let (host, peerPort) = Self.split(peer, defaultPort: port)
+            let (host, peerPort) = NodeAddress.splitHostPort(peer, defaultPort: port)
             entries.append((host, peerPort))
         }
         var addresses: [NodeAddress] = []
@@ -77,19 +77,6 @@ struct ClusterService: Service {
             }
         }
         return addresses
-    }
-
-    /// `host`, `host:port`, `[v6]` or `[v6]:port`.
-    static func split(_ peer: String, defaultPort: UInt16) -> (String, UInt16) {
-        if peer.hasPrefix("["), let close = peer.firstIndex(of: "]") {
-            let host = String(peer[peer.index(after: peer.startIndex)..<close])
-            let rest = peer[peer.index(after: close)...]
-            return (host, rest.hasPrefix(":") ? UInt16(rest.dropFirst()) ?? defaultPort : defaultPort)
-        }
-        // Exactly one colon is host:port; more is a bare IPv6 address.
-        let parts = peer.split(separator: ":", omittingEmptySubsequences: false)
-        if parts.count == 2, let port = UInt16(parts[1]) { return (String(parts[0]), port) }
-        return (peer, defaultPort)
     }
 
     /// The advertise address as an IP: names are resolved, since gossip carries raw IPs.
