@@ -19,14 +19,7 @@ final class HeaderOverflowResponder: ChannelDuplexHandler, RemovableChannelHandl
             context.fireErrorCaught(error)
             return
         }
-        let body = ErrorBody.json("the request's headers are larger than this server accepts")
-        let headers = HTTPHeaders([
-            ("Connection", "close"), ("Content-Type", "application/json"), ("Content-Length", "\(body.readableBytes)"),
-        ])
-        let head = HTTPResponseHead(version: .http1_1, status: .requestHeaderFieldsTooLarge, headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        ConnectionErrorResponse.write(.requestHeaderFieldsTooLarge, "the request's headers are larger than this server accepts", context: context)
         context.close(promise: nil)
     }
 

@@ -81,13 +81,7 @@ final class SlowClientGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func expire(context: ChannelHandlerContext, answer: Bool) {
         timer = nil
         if answer, case .receivingHead = state {
-            let body = ErrorBody.json("the request's head did not arrive in time")
-            let headers = HTTPHeaders([
-                ("Connection", "close"), ("Content-Type", "application/json"), ("Content-Length", "\(body.readableBytes)"),
-            ])
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .requestTimeout, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            ConnectionErrorResponse.write(.requestTimeout, "the request's head did not arrive in time", context: context)
         }
         context.close(promise: nil)
     }
