@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .executableTarget(
@@ -72,10 +74,43 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The client's local inspector: history store (SQLite), page and JSON
+        // API, replay and re-signing (docs/inspector.md).
+        .target(
+            name: "Inspector",
+            dependencies: [
+                "TunnelProtocol",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The server's durable offline queue: SQLite in --data-dir, or
+        // PostgreSQL with --queue-url (docs/offline-queue.md).
+        .target(
+            name: "OfflineQueue",
+            dependencies: [
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "RelayServer",
             dependencies: [
                 "TunnelProtocol",
+                "OfflineQueue",
                 "Membership",
                 "GitHubAuth",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -103,6 +138,7 @@ let package = Package(
             name: "RelayClient",
             dependencies: [
                 "TunnelProtocol",
+                "Inspector",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -134,6 +170,16 @@ let package = Package(
         .testTarget(
             name: "RelayServerTests",
             dependencies: ["RelayServer", "Membership"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "InspectorTests",
+            dependencies: ["Inspector"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OfflineQueueTests",
+            dependencies: ["OfflineQueue"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,7 @@
+import Testing
+
+@testable import Inspector
+
+@Suite struct InspectorModuleTests {
+    @Test func moduleBuilds() { #expect(Bool(true)) }
+}

@@ -1,0 +1,7 @@
+import Testing
+
+@testable import OfflineQueue
+
+@Suite struct OfflineQueueModuleTests {
+    @Test func moduleBuilds() { #expect(Bool(true)) }
+}
