@@ -3,7 +3,7 @@ import Testing
 
 @testable import Membership
 
-/// The real packets of the wire doc §12: each must decode to the expected values, and our encoder must
+/// The real packets of the docs/memberlist-wire.md §12: each must decode to the expected values, and our encoder must
 /// reproduce the captured bytes exactly (Go compares some fields byte for byte).
 @Suite struct CapturedPacketTests {
     @Test func pingDecodesAndReencodesExactly() throws {

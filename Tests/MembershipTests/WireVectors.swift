@@ -2,7 +2,7 @@ import NIOCore
 
 @testable import Membership
 
-/// Parses whitespace-separated hex bytes, as the wire doc prints them.
+/// Parses whitespace-separated hex bytes, as docs/memberlist-wire.md prints them.
 func hex(_ text: String) -> [UInt8] {
     text.split(whereSeparator: \.isWhitespace).map { byte in
         guard let value = UInt8(byte, radix: 16) else { fatalError("bad hex byte \(byte) in test vector") }

@@ -1,4 +1,4 @@
-/// Gossip waiting to be piggybacked or sent in gossip rounds (wire doc §9.3).
+/// Gossip waiting to be piggybacked or sent in gossip rounds (docs/memberlist-wire.md §9.3).
 ///
 /// A newer message about a node replaces any queued one about the same node; each message goes out a
 /// bounded number of times, least-sent first, so fresh news spreads before old news is repeated.

@@ -52,7 +52,7 @@ public struct SWIMConfiguration: Sendable {
         udpBufferSize: 1400
     )
 
-    /// How long a suspect has to refute before it is declared dead, given the cluster size (wire doc §9.2).
+    /// How long a suspect has to refute before it is declared dead, given the cluster size (docs/memberlist-wire.md §9.2).
     func suspicionBounds(nodeCount: Int) -> (min: Duration, max: Duration) {
         let scale = max(1.0, log10(Double(max(1, nodeCount))))
         let minimum = probeInterval * (Double(suspicionMultiplier) * scale)

@@ -258,7 +258,7 @@ struct SWIMStateMachine {
         return actions
     }
 
-    // MARK: - Membership rules (wire doc §8, "alive processing", and §9)
+    // MARK: - Membership rules (docs/memberlist-wire.md §8, "alive processing", and §9)
 
     /// Applies an `alive` claim: a join, an update, a refutation, or nothing.
     mutating func apply(_ alive: Alive, now: ContinuousClock.Instant) -> [Action] {

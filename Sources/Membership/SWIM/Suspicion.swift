@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// The suspicion timer of one suspect node (Lifeguard, wire doc §9.2).
+/// The suspicion timer of one suspect node (Lifeguard, docs/memberlist-wire.md §9.2).
 ///
 /// It starts at the maximum timeout and shrinks towards the minimum as other nodes independently
 /// confirm the suspicion, so a node that only one observer cannot reach gets time to refute.

@@ -1,5 +1,5 @@
 /// CRC-32/IEEE (reflected polynomial 0xEDB88320), as Go's `hash/crc32.ChecksumIEEE` computes it for
-/// memberlist's `0x0C` packet header (wire doc §2).
+/// memberlist's `0x0C` packet header (docs/memberlist-wire.md §2).
 ///
 /// Written here, table-driven, so that the membership module needs no checksum dependency.
 enum CRC32 {

@@ -1,4 +1,4 @@
-/// LZW exactly as Go's `compress/lzw` does it with LSB bit order and 8-bit literals (wire doc §11).
+/// LZW exactly as Go's `compress/lzw` does it with LSB bit order and 8-bit literals (docs/memberlist-wire.md §11).
 ///
 /// A default Go node compresses every stream message and larger packets this way, so decoding is
 /// required. The encoder reproduces Go's bytes exactly (clear code first, a clear when the code space

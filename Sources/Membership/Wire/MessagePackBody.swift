@@ -1,4 +1,4 @@
-/// A message body that is one msgpack map of a Go struct (wire doc §5).
+/// A message body that is one msgpack map of a Go struct (docs/memberlist-wire.md §5).
 ///
 /// Writers emit keys in ascending byte order of the Go field name, as go-msgpack does; readers accept
 /// any order, skip unknown keys and leave missing fields at Go's zero value. Go cannot tell a nil byte

@@ -1,4 +1,4 @@
-/// Reads msgpack liberally, the way Go's go-msgpack decodes memberlist structs (wire doc §4).
+/// Reads msgpack liberally, the way Go's go-msgpack decodes memberlist structs (docs/memberlist-wire.md §4).
 ///
 /// A second implementation must accept whatever any Go version (or anyone else) may write: keys in any
 /// order, unknown keys of any type (skipped), any integer form that fits the field, `str8`, `bin` and

@@ -1,6 +1,6 @@
 /// Finds where one msgpack object ends, resumably, without decoding it.
 ///
-/// Streams carry no length (wire doc §7.2): the only way to know that a push/pull header or a node map
+/// Streams carry no length (docs/memberlist-wire.md §7.2): the only way to know that a push/pull header or a node map
 /// has fully arrived is to walk its msgpack structure. The scanner keeps its place between calls, so
 /// feeding a stream in small pieces costs time proportional to the bytes, not quadratic re-parsing.
 /// ``MessagePackReader/skip()`` uses it too, to step over unknown values of any type, iteratively (a

@@ -1,5 +1,5 @@
 /// Writes the small subset of msgpack that memberlist uses, byte for byte as Go's go-msgpack does with
-/// a default `MsgpackHandle` (wire doc §4).
+/// a default `MsgpackHandle` (docs/memberlist-wire.md §4).
 ///
 /// Go compares some fields byte for byte and older Go versions reject some encodings (e.g. `bin` in a
 /// string field), so the safe choice is to copy Go's output exactly rather than to write any valid

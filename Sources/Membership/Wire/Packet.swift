@@ -1,6 +1,6 @@
 import NIOCore
 
-/// UDP datagrams: the layering of wire doc §2 around the messages of §5.
+/// UDP datagrams: the layering of docs/memberlist-wire.md §2 around the messages of §5.
 ///
 /// Decoding mirrors what Go accepts; encoding writes what Go 0.2.2 and later read: one message alone,
 /// or a compound of up to 127, optionally behind a CRC header. Nothing is compressed on send (Go

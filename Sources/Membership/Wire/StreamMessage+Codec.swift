@@ -1,5 +1,5 @@
 extension StreamMessage {
-    /// The message as Go writes it on a TCP stream (wire doc §5.7, §7.1).
+    /// The message as Go writes it on a TCP stream (docs/memberlist-wire.md §5.7, §7.1).
     ///
     /// - Parameter compressed: wrap the whole message in `09 {Algo: 0, Buf: LZW(message)}`, as a
     ///   default-config Go node does with every stream message (without checking that it got smaller).

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Decodes the message a peer sends on a TCP stream, from bytes as they arrive (wire doc §7).
+/// Decodes the message a peer sends on a TCP stream, from bytes as they arrive (docs/memberlist-wire.md §7).
 ///
 /// A Go peer neither sends a length nor half-closes the connection, so ``next()`` tells from the
 /// parse itself when the message is complete. It accepts an optional label header at the start of the

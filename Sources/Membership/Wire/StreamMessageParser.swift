@@ -1,6 +1,6 @@
 /// Parses one uncompressed stream message (type byte, msgpack, raw tail) resumably.
 ///
-/// A stream carries no length and is not half-closed (wire doc §7.2), so completeness can only be
+/// A stream carries no length and is not half-closed (docs/memberlist-wire.md §7.2), so completeness can only be
 /// learned from the structure: the msgpack maps are walked with a ``MessagePackScanner`` and the raw
 /// tail (push/pull user state, user message payload) is as long as its header said. The parser keeps
 /// its place between calls, so each byte is examined a bounded number of times however the stream is

@@ -1,5 +1,5 @@
 extension WireMessage {
-    /// The message as Go writes it: its type byte, then the msgpack body (wire doc §5). A user message
+    /// The message as Go writes it: its type byte, then the msgpack body (docs/memberlist-wire.md §5). A user message
     /// is its type byte followed by the payload as it is, which is the UDP form.
     public func encoded() -> [UInt8] {
         var writer = MessagePackWriter()

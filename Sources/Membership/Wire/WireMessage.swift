@@ -15,7 +15,7 @@ public enum WireMessage: Hashable, Sendable {
     case user([UInt8])
 }
 
-/// The type byte that starts every message (wire doc §3).
+/// The type byte that starts every message (docs/memberlist-wire.md §3).
 public enum MessageType: UInt8, Sendable {
     case ping = 0
     case indirectPing = 1
@@ -136,7 +136,7 @@ public struct Alive: Hashable, Sendable {
     public var meta: [UInt8]
     public var node: String
     public var port: UInt16
-    /// `[PMin, PMax, PCur, DMin, DMax, DCur]`; always 6 bytes when sent (wire doc §6).
+    /// `[PMin, PMax, PCur, DMin, DMax, DCur]`; always 6 bytes when sent (docs/memberlist-wire.md §6).
     public var vsn: [UInt8]
 
     public init(addr: [UInt8], incarnation: UInt32, meta: [UInt8], node: String, port: UInt16, vsn: [UInt8] = ProtocolVersion.default) {
@@ -206,7 +206,7 @@ public struct PushPull: Hashable, Sendable {
     }
 }
 
-/// A message carried on a TCP stream (one per connection, wire doc §7).
+/// A message carried on a TCP stream (one per connection, docs/memberlist-wire.md §7).
 public enum StreamMessage: Hashable, Sendable {
     case pushPull(PushPull)
     case ping(Ping)
