@@ -4,6 +4,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOWebSocket
+import OfflineQueue
 import TunnelProtocol
 import WSCore
 
@@ -24,6 +25,8 @@ struct ChannelGate: Sendable {
     let logger: Logger
     /// Cluster mode: a channel connected at a peer is taken (409); one a peer knows may connect here.
     var directory: ClusterDirectory?
+    /// The offline queue: records the mode a connecting client sends and delivers what was queued for it.
+    var offline: OfflineDelivery?
 
     enum Refusal: Error {
         case unauthorized(String)
@@ -121,6 +124,16 @@ struct ChannelGate: Sendable {
         case .alreadyConnected:
             return .refuse(.conflict, message: "the channel already has a connected client")
         case .granted(let connection):
+            if let offline = self.offline {
+                let mode: OfflineMode?
+                do {
+                    mode = try OfflineDelivery.parseMode(request.headerFields)
+                } catch {
+                    await self.registry.detach(id, connection: connection)
+                    return .refuse(.badRequest, message: error.message)
+                }
+                await offline.clientConnecting(id, mode: mode)
+            }
             let offered = request.headerFields[values: .secWebSocketProtocol]
                 .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             let v2 = offered.contains(Self.v2Subprotocol)

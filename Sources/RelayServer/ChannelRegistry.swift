@@ -74,10 +74,10 @@ actor ChannelRegistry {
         return closers.count
     }
 
-    /// Sweeps channels idle for a whole cleanup period.
+    /// Sweeps channels idle for a whole cleanup period, except `keeping`.
     @discardableResult
-    func sweep() -> [String] {
-        let removed = self.table.sweep(now: self.clock.now, ttl: self.ttl)
+    func sweep(keeping: Set<String> = []) -> [String] {
+        let removed = self.table.sweep(now: self.clock.now, ttl: self.ttl, keeping: keeping)
         for id in removed {
             for waiter in (self.waiters.removeValue(forKey: id) ?? [:]).values { waiter.finish() }
         }

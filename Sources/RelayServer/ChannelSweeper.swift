@@ -6,6 +6,8 @@ struct ChannelSweeper: Service {
     let registry: ChannelRegistry
     let period: Duration
     let logger: Logger
+    /// Channels with queued webhooks stay reserved until they are delivered or expire.
+    var offline: OfflineDelivery?
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -14,7 +16,7 @@ struct ChannelSweeper: Service {
             } catch {
                 return
             }
-            let removed = await self.registry.sweep()
+            let removed = await self.registry.sweep(keeping: self.offline?.reservedChannels() ?? [])
             if !removed.isEmpty {
                 self.logger.info("swept idle channels", metadata: ["count": "\(removed.count)"])
             }

@@ -50,10 +50,11 @@ struct ChannelTable {
         self.channels[id] = .idle(since: now)
     }
 
-    /// Removes channels idle for at least `ttl` and returns their ids.
-    mutating func sweep(now: ContinuousClock.Instant, ttl: Duration) -> [String] {
+    /// Removes channels idle for at least `ttl` and returns their ids;
+    /// `keeping` stay (they have queued webhooks: docs/offline-queue.md).
+    mutating func sweep(now: ContinuousClock.Instant, ttl: Duration, keeping: Set<String> = []) -> [String] {
         var removed: [String] = []
-        for (id, state) in self.channels {
+        for (id, state) in self.channels where !keeping.contains(id) {
             if case .idle(let since) = state, now - since >= ttl {
                 removed.append(id)
             }

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Membership
 import NIOCore
+import OfflineQueue
 import Prometheus
 
 extension RelayServer {
@@ -73,6 +74,12 @@ extension RelayServer {
                     return Self.loginRequired("the session token is invalid or expired: log in again at /auth/login")
                 }
             }
+            let mode: OfflineMode?
+            do throws(OfflineDelivery.ModeError) {
+                mode = try OfflineDelivery.parseMode(request.headers)
+            } catch {
+                return Self.errorResponse(.badRequest, error.message)
+            }
             let id = UUID().uuidString.lowercased()
             guard await registry.issue(id) else {
                 var response = Self.errorResponse(.serviceUnavailable, "this server holds its maximum of \(maxChannels) channels")
@@ -80,6 +87,8 @@ extension RelayServer {
                 return response
             }
             metrics.channelsIssued.increment()
+            // Kept with the channel (and, with PostgreSQL, seen by every replica): docs/offline-queue.md.
+            await gate.offline?.record(mode ?? .queue, for: id)
             let token = try await tokens.issue(.channel, subject: id, lifetime: channelTokenLifetime)
             return try Self.json(NewChannel(channel_id: id, token: token))
         }

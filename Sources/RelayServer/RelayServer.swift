@@ -39,6 +39,13 @@ public struct RelayServer: Sendable {
     /// Runs until SIGTERM or SIGINT. `onListening` gets the bound port (useful
     /// with port 0) once the server accepts connections.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        // First, so a store that cannot be opened stops the start before anything else runs.
+        let offline: OfflineDelivery?
+        if let settings = self.configuration.offlineQueue {
+            offline = try await self.makeOfflineDelivery(settings)
+        } else {
+            offline = nil
+        }
         var gate = ChannelGate(
             registry: self.registry,
             tokens: self.tokens,
@@ -85,6 +92,8 @@ public struct RelayServer: Sendable {
             gate.directory = directory
             forwarder.cluster = (directory, client)
         }
+        gate.offline = offline
+        forwarder.offline = offline
         let router = self.makeRouter(gate: gate, oauth: oauth, boundPort: boundPort, directory: cluster?.directory, drain: drain)
         let (finalGate, finalForwarder) = (gate, forwarder)
         let server = HTTPServerBuilder { responder in
@@ -114,7 +123,8 @@ public struct RelayServer: Sendable {
             },
             logger: self.logger
         )
-        app.addServices(ChannelSweeper(registry: self.registry, period: self.configuration.cleanupDuration, logger: self.logger))
+        app.addServices(ChannelSweeper(registry: self.registry, period: self.configuration.cleanupDuration, logger: self.logger, offline: offline))
+        if let offline { app.addServices(offline) }
         if let cluster { app.addServices(cluster.service) }
         do {
             // The drain runs after the application in one group, so on SIGTERM it is shut down first
@@ -126,10 +136,12 @@ public struct RelayServer: Sendable {
         } catch {
             try? await githubClient.shutdown()
             try? await cluster?.client.shutdown()
+            await offline?.close()
             throw error
         }
         try? await githubClient.shutdown()
         try? await cluster?.client.shutdown()
+        await offline?.close()
     }
 
     /// The client for calls to peer replicas: a dead peer should fail fast, and a peer's redirects

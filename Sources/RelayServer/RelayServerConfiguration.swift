@@ -40,6 +40,9 @@ public struct RelayServerConfiguration: Sendable {
     public var shutdownTimeout: Duration
     /// Cluster mode (SPEC §6): gossip with peers, route and forward across replicas. `nil`: one replica.
     public var cluster: ClusterConfiguration?
+    /// The offline queue (docs/offline-queue.md). `nil`: every away client is
+    /// treated as in `reject` mode.
+    public var offlineQueue: OfflineQueueSettings?
 
     public init(
         host: String = "0.0.0.0",

@@ -22,6 +22,8 @@ struct WebhookForwarder: Sendable {
     let drain: ShutdownDrain
     /// Cluster mode: where other replicas' channels are, and the client that forwards to them.
     var cluster: (directory: ClusterDirectory, client: HTTPClient)?
+    /// The offline queue: webhooks for away clients in `queue` mode are stored (WebhookForwarder+Queue.swift).
+    var offline: OfflineDelivery?
 
     /// A parsed `/webhook/{id}[/rest]` target.
     struct Target {
@@ -59,7 +61,15 @@ struct WebhookForwarder: Sendable {
         }
         let fromPeer = PeerHop.isFromPeer(request.headers, internalToken: self.configuration.internalToken)
         let lookup: ChannelRegistry.Lookup
-        switch await self.route(target.channelID, fromPeer: fromPeer) {
+        let route: Route
+        switch await self.routeOrQueue(target.channelID, fromPeer: fromPeer) {
+        case .queue:
+            try await self.queue(request, target: target, writer: writer, channel: channel, outcome: &outcome, fromPeer: fromPeer)
+            return
+        case .route(let found):
+            route = found
+        }
+        switch route {
         case .peer(let url):
             try await self.forwardToPeer(request, peerURL: url, writer: writer, channel: channel, outcome: &outcome)
             return
