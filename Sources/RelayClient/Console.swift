@@ -14,11 +14,14 @@ struct Console: Sendable {
         self.write("Please set the webhook destination as follows: \(serverURL)/webhook/\(id)")
     }
 
-    func webhook(_ summary: LocalForwarder.Summary, elapsed: Duration) {
+    /// One line per webhook; `queued` is the delivery id of a webhook the
+    /// server queued while this client was away (its first 8 characters are shown).
+    func webhook(_ summary: LocalForwarder.Summary, elapsed: Duration, queued: String? = nil) {
         let time = Self.clockTime()
         let status = summary.status == 0 ? "---" : "\(summary.status)"
+        let marker = queued.map { "  queued \($0.prefix(8))" } ?? ""
         self.write(
-            "\(time)  \(summary.method.padding(toLength: 7, withPad: " ", startingAt: 0)) \(summary.path)  \(status)  \(Self.format(elapsed))  \(Self.format(bytes: summary.bytes))"
+            "\(time)  \(summary.method.padding(toLength: 7, withPad: " ", startingAt: 0)) \(summary.path)  \(status)  \(Self.format(elapsed))  \(Self.format(bytes: summary.bytes))\(marker)"
         )
     }
 

@@ -59,7 +59,8 @@ public struct RelayClient: Service {
     }
 
     private func runSessions(httpClient: HTTPClient, tls: TLSConfiguration) async throws {
-        let api = ServerAPI(httpClient: httpClient, serverURL: self.configuration.serverURL, sessionToken: self.configuration.sessionToken)
+        var api = ServerAPI(httpClient: httpClient, serverURL: self.configuration.serverURL, sessionToken: self.configuration.sessionToken)
+        api.whenOffline = self.configuration.whenOffline
         let store = ChannelStore(directory: self.configuration.stateDirectory, serverURL: self.configuration.serverURL)
         var channel = self.configuration.newChannel ? nil : store.load()
         if channel == nil {
@@ -159,6 +160,7 @@ public struct RelayClient: Service {
     ) async throws -> WebSocketCloseFrame? {
         var headers: HTTPFields = [.secWebSocketProtocol: "webhook-over-websocket.v2"]
         if let token = channel.token { headers[.authorization] = "Bearer \(token)" }
+        headers[OfflineQueueHeaders.whenOffline] = self.configuration.whenOffline.rawValue
         let configuration = WebSocketClientConfiguration(
             maxFrameSize: 1 << 20,
             additionalHeaders: headers,
@@ -187,7 +189,8 @@ public struct RelayClient: Service {
                         group.addTask {
                             let started = ContinuousClock.now
                             let summary = await forwarder.handle(incoming)
-                            console.webhook(summary, elapsed: ContinuousClock.now - started)
+                            let queuedID = incoming.head.headerFields[OfflineQueueHeaders.deliveryID]
+                            console.webhook(summary, elapsed: ContinuousClock.now - started, queued: queuedID)
                             stats.webhook(status: summary.status, bytes: summary.bytes)
                         }
                     }

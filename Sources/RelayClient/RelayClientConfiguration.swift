@@ -16,6 +16,8 @@ public struct RelayClientConfiguration: Sendable {
     public var stateDirectory: String
     /// Backoff between reconnect attempts.
     public var backoff: Backoff
+    /// What the server does with webhooks while this client is away.
+    public var whenOffline: WhenOffline = .queue
 
     public init(
         serverURL: String,

@@ -1,13 +1,17 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import TunnelProtocol
 
 /// The server's plain HTTP endpoints, as the client uses them.
 struct ServerAPI: Sendable {
     let httpClient: HTTPClient
     let serverURL: String
     let sessionToken: String?
+    /// Sent with `/new`, so the channel has its mode before any client connects.
+    var whenOffline: WhenOffline = .queue
 
     /// The server refused a request in a way retrying will not fix.
     struct Refused: Error, CustomStringConvertible {
@@ -29,6 +33,7 @@ struct ServerAPI: Sendable {
     func newChannel() async throws -> SavedChannel {
         var request = HTTPClientRequest(url: "\(self.serverURL)/new")
         if let sessionToken { request.headers.add(name: "Authorization", value: "Bearer \(sessionToken)") }
+        request.headers.add(name: OfflineQueueHeaders.whenOffline.rawName, value: self.whenOffline.rawValue)
         let response = try await self.httpClient.execute(request, timeout: .seconds(15))
         let body = try await response.body.collect(upTo: 64 * 1024)
         guard response.status == .ok else {

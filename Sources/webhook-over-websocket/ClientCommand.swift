@@ -32,6 +32,11 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: "Where the channel id and token are kept per server URL.")
     var stateDir: String = RelayClientConfiguration.defaultStateDirectory
 
+    @Option(
+        help: "What the server does with webhooks while this client is away: queue (store, answer 202, deliver on return) or reject (503)."
+    )
+    var whenOffline: WhenOffline = .queue
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -50,7 +55,7 @@ struct ClientCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = self.logging.bootstrap(label: "webhook-over-websocket.client")
-        let configuration = RelayClientConfiguration(
+        var configuration = RelayClientConfiguration(
             serverURL: self.serverURL,
             targetURL: self.targetURL,
             sessionToken: self.token,
@@ -59,6 +64,7 @@ struct ClientCommand: AsyncParsableCommand {
             newChannel: self.newChannel,
             stateDirectory: self.stateDir
         )
+        configuration.whenOffline = self.whenOffline
         let client = RelayClient(configuration: configuration, logger: logger, output: { printLine($0) })
         let group = ServiceGroup(
             configuration: .init(
@@ -78,3 +84,5 @@ struct ClientCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension WhenOffline: ExpressibleByArgument {}
