@@ -169,7 +169,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayServerTests",
-            dependencies: ["RelayServer", "Membership"],
+            dependencies: ["RelayServer", "Membership", "OfflineQueue", "TunnelProtocol", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

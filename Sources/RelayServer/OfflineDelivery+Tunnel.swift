@@ -26,8 +26,9 @@ extension OfflineDelivery {
         return RequestHead(method: webhook.head.method, target: webhook.head.target, headerFields: fields)
     }
 
+    /// `2026-12-01T21:51:34.250Z`: RFC 3339 in UTC, with milliseconds.
     static func rfc3339(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon))
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
     /// Delivers one webhook through the client, exactly as a live one goes
