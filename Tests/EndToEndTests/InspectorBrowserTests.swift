@@ -9,7 +9,7 @@ import Testing
 
 /// The inspector page in a real headless Chromium, against the real binary:
 /// server, client with `--inspect 127.0.0.1:0`, and a local app that records
-/// every request it gets (docs/inspector.md).
+/// every request it gets (docs/inspector-page.md).
 @Suite(
     .serialized,
     .enabled(
@@ -268,9 +268,6 @@ struct InspectorBrowserTests {
                 "const r = document.querySelector(arguments[0]); return r && r.querySelector('[data-testid=tag-replay]');",
                 [Self.rowSelector(replayID)]
             )
-            if let path = ProcessInfo.processInfo.environment["INSPECTOR_SCREENSHOT"] {
-                try await browser.screenshot().write(to: URL(fileURLWithPath: path))
-            }
         }
     }
 
@@ -365,6 +362,46 @@ struct InspectorBrowserTests {
             #expect(all.log.entries.contains { $0.request.url.hasSuffix("/github?n=1") })
             #expect(all.log.entries.contains { $0.request.url.hasSuffix("/slack") })
             #expect(all.log.entries.count == 2)
+        }
+    }
+
+    /// Not a check: saves the picture in docs/inspector-page.md, run by hand
+    /// with `INSPECTOR_SCREENSHOT=<path.png>`.
+    @Test(
+        "Screenshot of the page with a few webhooks, a detail and a replay",
+        .enabled(if: ProcessInfo.processInfo.environment["INSPECTOR_SCREENSHOT"] != nil)
+    )
+    func screenshot() async throws {
+        let path = try #require(ProcessInfo.processInfo.environment["INSPECTOR_SCREENSHOT"])
+        let recorder = Recorder()
+        try await Self.withInspectorPage(recorder) { client, _, browser in
+            let sends: [(String, String, String)] = [
+                ("/stripe", "application/json", #"{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{"amount":2000}}}"#),
+                ("/slack", "application/x-www-form-urlencoded", "command=%2Fdeploy&text=prod&user_name=ada"),
+                ("/github?event=push", "application/json", #"{"ref":"refs/heads/main","commits":[{"id":"1a2b3c","message":"Fix the docs"}]}"#),
+                (
+                    "/github?event=pull_request", "application/json",
+                    #"{"action":"opened","number":42,"pull_request":{"title":"Add the inspector","draft":false,"labels":["enhancement"]},"sender":{"login":"octocat"}}"#
+                ),
+            ]
+            for (target, type, body) in sends {
+                _ = try await Sender.send(
+                    .POST,
+                    client.webhookURL + target,
+                    headers: [("Content-Type", type), ("User-Agent", "GitHub-Hookshot/5f3c2e1"), ("X-GitHub-Event", "pull_request")],
+                    body: ByteBuffer(string: body)
+                )
+            }
+            let id = try await Self.waitForRow(browser, path: "/github?event=pull_request")
+            try await Self.openDetail(browser, id)
+            try await browser.click("[data-testid=replay]")
+            _ = try await browser.waitFor(
+                "the replay",
+                "const c = document.querySelector('[data-testid=replay-compare]'); return c ? c.dataset.replayId : null;",
+                as: String.self
+            )
+            _ = try await browser.execute("document.getElementById('detail').scrollTop = 0; return null;", as: String?.self)
+            try await browser.screenshot().write(to: URL(fileURLWithPath: path))
         }
     }
 }

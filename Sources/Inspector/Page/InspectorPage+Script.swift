@@ -100,7 +100,7 @@ extension InspectorPage {
 
           // Header and body filters need each webhook's detail: it is fetched once
           // per webhook while such a filter is set, and only the first 64 KiB of
-          // each body is kept for searching (docs/inspector.md).
+          // each body is kept for searching (docs/inspector-page.md).
           function matches(summary, f) {
             if (f.method && summary.method !== f.method) return false;
             if (f.status && !F.statusMatches(f.status, summary.status)) return false;
@@ -380,6 +380,7 @@ extension InspectorPage {
               upsert(done, false);
               render();
               target.replaceChildren(compare(original, done));
+              target.scrollIntoView({ block: "nearest" });
             } catch (error) {
               target.replaceChildren(el("div", { class: "card error-box", testid: "replay-error" }, `Replay failed: ${error.message}`));
             } finally {

@@ -3,7 +3,7 @@
 /// Plain HTML, CSS and JavaScript with no framework and no build step, so the
 /// single binary (and the Docker image, which ships only the binary) serves
 /// the whole page offline, with nothing to vendor or keep up to date
-/// (docs/inspector.md). The script and the style are separate assets rather
+/// (docs/inspector-page.md). The script and the style are separate assets rather
 /// than inline, so the page works under a `Content-Security-Policy` that
 /// allows only `'self'` (``contentSecurityPolicy``).
 enum InspectorPage {
