@@ -56,6 +56,9 @@ struct ChannelGate: Sendable {
         return String(id)
     }
 
+    /// The refusal of an id that is not a canonical UUID, on `/ws/...` as on `/webhook/...`.
+    static let notAChannelID = "no such channel: channel ids are UUIDs"
+
     static func bearerToken(_ fields: HTTPFields) -> String? {
         guard let value = fields[.authorization] else { return nil }
         let parts = value.split(separator: " ", maxSplits: 1)
@@ -101,6 +104,8 @@ struct ChannelGate: Sendable {
         guard let id = Self.channelID(fromPath: request.path?.split(separator: "?").first.map(String.init) ?? "") else {
             return nil
         }
+        // Not a UUID, so never a channel: refused before any token check or registry look-up.
+        guard ChannelID.isCanonical(id) else { return .refuse(.notFound, message: Self.notAChannelID) }
         let token = Self.bearerToken(request.headerFields)
         let owns: Bool
         do {

@@ -100,6 +100,7 @@ extension RelayServer {
         // would: the refusal, or 426 when it would be accepted.
         router.get("/ws/{id}") { request, context -> Response in
             let id = try context.parameters.require("id")
+            guard ChannelID.isCanonical(id) else { return Self.errorResponse(.notFound, ChannelGate.notAChannelID) }
             if let refusal = await gate.check(id, token: ChannelGate.bearerToken(request.headers)) {
                 return Self.errorResponse(refusal.status, refusal.message)
             }

@@ -11,8 +11,10 @@ extension WebhookForwarder {
     enum Route {
         /// Deliver on this replica (possibly after holding, possibly to find nothing).
         case here(ChannelRegistry.Lookup)
-        /// The channel's client is connected to the replica at this URL.
-        case peer(String)
+        /// The channel's client is connected to the replica at this URL, reached with this client.
+        /// The client travels with the route, so forwarding can never find it missing and leave the
+        /// sender without an answer.
+        case peer(String, via: HTTPClient)
     }
 
     /// How fresh the peers' channel lists must be for routing a webhook.
@@ -20,19 +22,19 @@ extension WebhookForwarder {
 
     /// Finds where a webhook goes: here, a peer, or (after the reconnect hold) nowhere.
     func route(_ id: String, fromPeer: Bool) async -> Route {
-        guard let directory = self.cluster?.directory, !fromPeer else {
+        guard let (directory, client) = self.cluster, !fromPeer else {
             return .here(await self.registry.session(for: id))
         }
         if let session = await self.registry.currentSession(id) { return .here(.connected(session)) }
         let peers = await directory.locate(id, maxAge: Self.routingMaxAge)
-        if let url = peers.connectedAt { return .peer(url) }
+        if let url = peers.connectedAt { return .peer(url, via: client) }
         let knownHere = await self.registry.mayKnow(id)
         guard peers.known || knownHere else { return .here(.unknown) }
-        return await self.hold(id, directory: directory)
+        return await self.hold(id, directory: directory, client: client)
     }
 
     /// Holds the webhook while the channel's client reconnects, here or at any peer.
-    private func hold(_ id: String, directory: ClusterDirectory) async -> Route {
+    private func hold(_ id: String, directory: ClusterDirectory, client: HTTPClient) async -> Route {
         let registry = self.registry
         let deadline = ContinuousClock.now + self.configuration.reconnectHold
         return await withTaskGroup(of: Route?.self) { group in
@@ -49,7 +51,7 @@ extension WebhookForwarder {
                     } catch {
                         return nil
                     }
-                    if let url = await directory.locate(id, maxAge: Self.routingMaxAge).connectedAt { return .peer(url) }
+                    if let url = await directory.locate(id, maxAge: Self.routingMaxAge).connectedAt { return .peer(url, via: client) }
                 }
                 return nil
             }
@@ -65,11 +67,11 @@ extension WebhookForwarder {
     func forwardToPeer(
         _ request: Request,
         peerURL: String,
+        client: HTTPClient,
         writer: consuming ResponseWriter,
         channel: any Channel,
         outcome: inout Outcome
     ) async throws {
-        guard let client = self.cluster?.client else { return }
         var outgoing = HTTPClientRequest(url: peerURL + request.uri.description)
         outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
         // The client sets the framing headers from the body it streams; `Expect` is between the

@@ -54,6 +54,12 @@ struct WebhookForwarder: Sendable {
             self.record(request, target: target, outcome: outcome, started: started)
         }
 
+        guard ChannelID.isCanonical(target.channelID) else {
+            // Not a UUID, so never a channel: nothing to hold for, even in the start-up window.
+            outcome.status = 404
+            try await Self.writeError(.notFound, ChannelGate.notAChannelID, to: writer)
+            return
+        }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > self.configuration.maxBodySize {
             outcome.status = 413
             try await Self.writeError(.contentTooLarge, "the body is larger than the server's limit", to: writer, close: true)
@@ -70,8 +76,8 @@ struct WebhookForwarder: Sendable {
             route = found
         }
         switch route {
-        case .peer(let url):
-            try await self.forwardToPeer(request, peerURL: url, writer: writer, channel: channel, outcome: &outcome)
+        case .peer(let url, let client):
+            try await self.forwardToPeer(request, peerURL: url, client: client, writer: writer, channel: channel, outcome: &outcome)
             return
         case .here(let found):
             lookup = found
@@ -192,27 +198,40 @@ struct WebhookForwarder: Sendable {
         case .responseHead(let response, let endStream):
             outcome.status = response.status
             let headers = response.headerFields.endToEnd
-            var body = try await writer.writeHead(HTTPResponse(status: .init(code: response.status), headerFields: headers))
-            if !endStream {
-                loop: while true {
-                    switch await events.next() {
-                    case .data(let buffer):
-                        outcome.bytesOut += buffer.readableBytes
-                        try await body.write(buffer)
-                        // Credit that cannot be sent means the client is gone, which the next
-                        // event says; it must not cut an answer that may be complete already.
-                        try? await stream.acknowledge(buffer.readableBytes)
-                    case .end:
-                        break loop
-                    case .reset(let reason):
-                        // The head is out: all the sender can learn is a cut connection.
-                        throw reason
-                    case .responseHead, nil:
-                        throw StreamResetReason(.protocolError, "the response stream broke")
+            var resetByClient = false
+            do {
+                var body = try await writer.writeHead(HTTPResponse(status: .init(code: response.status), headerFields: headers))
+                if !endStream {
+                    loop: while true {
+                        switch await events.next() {
+                        case .data(let buffer):
+                            outcome.bytesOut += buffer.readableBytes
+                            try await body.write(buffer)
+                            // Credit that cannot be sent means the client is gone, which the next
+                            // event says; it must not cut an answer that may be complete already.
+                            try? await stream.acknowledge(buffer.readableBytes)
+                        case .end:
+                            break loop
+                        case .reset(let reason):
+                            // The head is out: all the sender can learn is a cut connection.
+                            resetByClient = true
+                            throw reason
+                        case .responseHead, nil:
+                            throw StreamResetReason(.protocolError, "the response stream broke")
+                        }
                     }
                 }
+                try await body.finish(nil)
+            } catch {
+                // The sender hung up (or the stream broke) mid-answer. Without a RESET the client's body
+                // writer would wait for credit that never comes, holding its request to the local app
+                // open until the WebSocket drops; the RESET ends that request now (docs/protocol.md).
+                if !resetByClient {
+                    let reason = error as? StreamResetReason ?? StreamResetReason(.cancelled, "the sender went away")
+                    await stream.reset(reason)
+                }
+                throw error
             }
-            try await body.finish(nil)
         case .reset(let reason):
             outcome.status = try await Self.writeError(for: reason, to: writer)
             await stream.reset(reason)
