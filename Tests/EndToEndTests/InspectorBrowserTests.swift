@@ -65,6 +65,11 @@ struct InspectorBrowserTests {
             }
             router.post("github", use: handler)
             router.post("slack", use: handler)
+            // Slower than the client's --transfer-request-timeout in the 504 test.
+            router.post("slow") { _, _ -> Response in
+                try await Task.sleep(for: .seconds(3))
+                return Response(status: .ok)
+            }
         }
     }
 
@@ -72,9 +77,10 @@ struct InspectorBrowserTests {
     /// loaded (first list fetched, live updates connected).
     static func withInspectorPage<T: Sendable>(
         _ recorder: Recorder,
+        clientArguments: [String] = [],
         _ body: @Sendable (ClientHandle, String, WebDriver) async throws -> T
     ) async throws -> T {
-        try await Tunnel.withTunnel(clientArguments: ["--inspect", "127.0.0.1:0"], app: Self.recordingApp(recorder)) { _, client in
+        try await Tunnel.withTunnel(clientArguments: ["--inspect", "127.0.0.1:0"] + clientArguments, app: Self.recordingApp(recorder)) { _, client in
             let line = try await client.process.waitForLine(containing: "Inspect webhooks at http://")
             let inspector = String(line[line.range(of: "http://")!.lowerBound...]).trimmingCharacters(in: .whitespaces)
             return try await WebDriver.withBrowser { browser in

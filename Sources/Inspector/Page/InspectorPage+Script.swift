@@ -512,7 +512,9 @@ extension InspectorPage {
           function start() {
             $("filters").addEventListener("submit", (e) => e.preventDefault());
             for (const id of ["filter-method", "filter-status", "filter-path", "filter-header", "filter-body"]) {
-              $(id).addEventListener("input", () => { render(); if (needsSearch(filters())) fillSearch(); });
+              for (const kind of ["input", "change"]) {
+                $(id).addEventListener(kind, () => { render(); if (needsSearch(filters())) fillSearch(); });
+              }
             }
             $("filter-clear").addEventListener("click", () => {
               for (const id of ["filter-status", "filter-path", "filter-header", "filter-body"]) $(id).value = "";

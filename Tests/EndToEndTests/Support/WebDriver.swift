@@ -160,7 +160,7 @@ struct WebDriver: Sendable {
     func type(_ selector: String, _ text: String, clearFirst: Bool = true) async throws {
         let id = try await self.element(selector)
         if clearFirst { _ = try await self.command(.POST, "/element/\(id)/clear", [:]) }
-        _ = try await self.command(.POST, "/element/\(id)/value", ["text": text])
+        if !text.isEmpty { _ = try await self.command(.POST, "/element/\(id)/value", ["text": text]) }
     }
 
     /// Polls `script` until it returns something other than `null`, or fails
