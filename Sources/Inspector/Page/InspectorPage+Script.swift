@@ -140,7 +140,7 @@ extension InspectorPage {
                 state.searching.add(summary.id);
                 try { remember(await api(`/api/webhooks/${encodeURIComponent(summary.id)}`)); } catch (_) { /* evicted */ }
                 state.searching.delete(summary.id);
-                render();
+                scheduleRender();
               }
             };
             await Promise.all([worker(), worker(), worker(), worker()]);
@@ -153,6 +153,27 @@ extension InspectorPage {
             if (!known && isNew) state.fresh.add(summary.id);
             state.items.set(summary.id, summary);
             if (known && known.state !== summary.state) state.search.delete(summary.id);
+          }
+
+          // Many webhooks a second must not mean many full renders: one per frame.
+          let renderPending = false;
+          function scheduleRender() {
+            if (renderPending) return;
+            renderPending = true;
+            requestAnimationFrame(() => { renderPending = false; render(); });
+          }
+
+          // The page keeps at most this many summaries (the history's default bound
+          // is 1,000): a tab left open for days does not grow without end.
+          const KEEP = 2000;
+          function trim() {
+            if (state.items.size <= KEEP) return;
+            for (const s of sorted().slice(KEEP)) {
+              if (s.id === state.selectedId) continue;
+              state.items.delete(s.id);
+              state.search.delete(s.id);
+              state.checked.delete(s.id);
+            }
           }
 
           function render() {
@@ -228,7 +249,8 @@ extension InspectorPage {
               try { summary = JSON.parse(event.data); } catch (_) { return; }
               const before = state.items.get(summary.id);
               upsert(summary, true);
-              render();
+              trim();
+              scheduleRender();
               if (needsSearch(filters()) && summary.state === "complete") fillSearch();
               if (summary.id === state.selectedId && before && before.state !== "complete" && !state.editing) select(summary.id);
             });
