@@ -177,9 +177,19 @@ let package = Package(
             dependencies: ["Inspector"],
             swiftSettings: swiftSettings
         ),
+        // A real PostgreSQL server in a temp dir for tests (initdb/pg_ctl).
+        .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
         .testTarget(
             name: "OfflineQueueTests",
-            dependencies: ["OfflineQueue"],
+            dependencies: [
+                "OfflineQueue",
+                "PostgresTestSupport",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -191,6 +201,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "webhook-over-websocket",
+                "PostgresTestSupport",
                 "TunnelProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
