@@ -19,6 +19,7 @@ import argparse
 import collections
 import hashlib
 import http.client
+import json
 import os
 import random
 import re
@@ -34,7 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SIGNING_KEY = "soak-signing-key-0123456789abcdef"
 SENDER_TIMEOUT = 60.0  # server --request-timeout (30 s) + 10 s waiting for a client + slack
-EXPECTED_NON_200 = (502, 503, 504)
+EXPECTED_NON_200 = (202, 502, 503, 504)  # 202: queued while the client was away (offline queue)
+QUEUE_DRAIN_TIMEOUT = 90.0  # a quiet phase waits this long for the offline queue to empty
 # Body sizes: (weight, min, max) in bytes. Mostly ~1 KiB, some ~64 KiB, a few ~1 MiB,
 # and some empty bodies; odd sizes on purpose.
 SIZES = [(3, 0, 0), (79, 1, 2048), (15, 60 * 1024, 70 * 1024), (3, 1000 * 1024, 1100 * 1024)]
@@ -76,6 +78,7 @@ class Soak:
         self.spawn_lock = threading.Lock()  # no process starts once cleanup has begun
         self.records = []  # one Record per webhook sent
         self.received = collections.defaultdict(list)  # id -> [(app channel, complete, digest, path ok)]
+        self.delivery_ids = collections.defaultdict(list)  # id -> X-Webhook-Delivery-Id of each receipt (None: live)
         self.stop = threading.Event()  # everything ends
         self.load_on = threading.Event()  # senders may send
         self.chaos_on = threading.Event()  # chaos may start new actions
@@ -99,7 +102,8 @@ class Soak:
         with open(out, "w") as stdout, open(err, "w") as stderr:
             self.server = subprocess.Popen(
                 [self.args.bin, "server", "--host", "127.0.0.1", "--port", "0",
-                 "--jwt-signing-key", SIGNING_KEY, "--log-level", "error"],
+                 "--jwt-signing-key", SIGNING_KEY, "--log-level", "error",
+                 "--data-dir", os.path.join(self.work, "queue")],
                 stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -167,7 +171,15 @@ class Soak:
                     record.app = response.getheader("X-Soak-App")
                     record.echo_id = response.getheader("X-Soak-Id")
                     record.echo_ok = digest(data) == record.digest
-                    if response.status != 200:
+                    if response.status == 202:
+                        try:
+                            record.queued_id = json.loads(data).get("id")
+                        except ValueError:
+                            record.queued_id = None
+                        if record.queued_id is None or response.getheader("X-Webhook-Delivery-Id") != record.queued_id:
+                            record.queued_id = record.queued_id or "<none>"
+                            record.error = "202 without a matching delivery id: " + data[:200].decode(errors="replace")
+                    elif response.status != 200:
                         record.error = data[:200].decode(errors="replace")
                     uses -= 1
                     if uses <= 0 or response.will_close:
@@ -210,11 +222,12 @@ class Soak:
                     continue
                 channel = rng.choice(idle)
                 self.chaos_busy.add(channel)
-            if not kinds:  # every kind once per three restarts, in random order
-                kinds = ["client-SIGTERM", "client-SIGKILL", "app"]
+            if not kinds:  # every kind once per four restarts, in random order
+                kinds = ["client-SIGTERM", "client-SIGKILL", "app", "client-away"]
                 rng.shuffle(kinds)
             kind = kinds.pop()
-            downtime = rng.uniform(0, 2) if kind != "app" else rng.uniform(0.2, 3)
+            # client-away: a laptop that sleeps longer than --offline-hold, so webhooks are queued (202).
+            downtime = {"app": rng.uniform(0.2, 3), "client-away": rng.uniform(4, 10)}.get(kind, rng.uniform(0, 2))
             thread = threading.Thread(target=self.restart, args=(channel, kind, downtime), daemon=True)
             thread.start()
             running.append(thread)
@@ -228,7 +241,7 @@ class Soak:
                 self.apps[channel].start()
             else:
                 client = self.clients[channel]
-                client.stop(signal.SIGTERM if kind == "client-SIGTERM" else signal.SIGKILL)
+                client.stop(signal.SIGKILL if kind == "client-SIGKILL" else signal.SIGTERM)
                 time.sleep(downtime)
                 client.start()
             with self.lock:
@@ -291,15 +304,16 @@ class Soak:
         else:
             self.fail(f"{label}: senders or restarts did not finish within {SENDER_TIMEOUT + 30:.0f} s")
         want = len(self.clients)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + QUEUE_DRAIN_TIMEOUT
         while time.monotonic() < deadline:
             m = self.metrics()
-            if m.get("wow_channels_connected") == want and m.get("wow_webhooks_in_flight") == 0:
+            if (m.get("wow_channels_connected") == want and m.get("wow_webhooks_in_flight") == 0
+                    and m.get("wow_queue_depth", 0) == 0):
                 break
             time.sleep(0.2)
         else:
-            self.fail(f"{label}: /metrics still shows {m.get('wow_channels_connected')} of {want} channels connected"
-                      f" and {m.get('wow_webhooks_in_flight')} webhooks in flight")
+            self.fail(f"{label}: /metrics still shows {m.get('wow_channels_connected')} of {want} channels connected,"
+                      f" {m.get('wow_webhooks_in_flight')} webhooks in flight and {m.get('wow_queue_depth')} queued")
         time.sleep(3)  # let closed sender connections go
         return self.sample(label), m
 
@@ -359,7 +373,14 @@ class Soak:
         wrong_answer = [r for r in ok if not r.echo_ok or r.app != str(r.channel) or r.echo_id != r.soak_id]
         unexpected_status = [r for r in records if r.status not in (None, 200) + EXPECTED_NON_200]
         receipts = sum(len(v) for v in self.received.values())
-        duplicates = {i: v for i, v in self.received.items() if len(v) > 1}
+        # A queued webhook may reach its app twice when a client dies after the app answered but before the
+        # answer got back (at least once): counted and reported. Any other duplicate is a failure.
+        queued = [r for r in records if r.status == 202]
+        queued_ids = {r.soak_id for r in queued}
+        duplicates = {i: v for i, v in self.received.items() if len(v) > 1 and i not in queued_ids}
+        redelivered = {i: v for i, v in self.received.items() if len(v) > 1 and i in queued_ids}
+        bad_queued = [r for r in queued if r.error]
+        wrong_delivery_id = [r for r in queued if any(d not in (None, r.queued_id) for d in self.delivery_ids.get(r.soak_id, ()))]
         wrong_app = {i: v for i, v in self.received.items()
                      if i not in by_id or any(app != by_id[i].channel or not path_ok for app, _, _, path_ok in v)}
 
@@ -367,7 +388,8 @@ class Soak:
             return any(complete and d == r.digest for _, complete, d, _ in self.received.get(r.soak_id, ()))
 
         lost = [r for r in ok if not delivered(r)]
-        received_non200 = [r for r in records if r.status != 200 and delivered(r)]
+        queued_lost = [r for r in queued if not delivered(r)]
+        received_non200 = [r for r in records if r.status not in (200, 202) and delivered(r)]
         partial = [i for i, v in self.received.items() if not any(complete for _, complete, _, _ in v)]
 
         # A non-200 is explained by a restart of its channel's client or app during (or just before) the request.
@@ -419,10 +441,13 @@ class Soak:
             log(f"    {count:6d} x {status:<9} during {kinds}: {message}")
         log(f"received by the apps              {len(self.received):8d}  (ids; {receipts} receipts)")
         log(f"  answered 200 and received       {len(ok) - len(lost):8d}")
+        log(f"  answered 202 and received       {len(queued) - len(queued_lost):8d}  (of {len(queued)} queued while"
+            f" their client was away; {len(redelivered)} received twice: a client restart hit the delivery)")
         log(f"  received, sender got non-200    {len(received_non200):8d}  (delivered, then the answer was cut by a restart)")
         log(f"  received with an incomplete body{len(partial):8d}  (the client or app went away mid-body)")
         log(f"chaos: {self.chaos_counts['client-SIGTERM']} client SIGTERM, {self.chaos_counts['client-SIGKILL']} client"
-            f" SIGKILL and {self.chaos_counts['app']} app restarts; every client came back on its channel"
+            f" SIGKILL, {self.chaos_counts['client-away']} long client absences (4-10 s) and {self.chaos_counts['app']}"
+            f" app restarts; every client came back on its channel"
             f" ({sum(c.in_use_waits for c in self.clients)} reconnects waited for the old connection to go: 409);"
             f" slowest exit after SIGTERM {max(c.max_exit for c in self.clients):.2f} s")
         log(f"server: VmRSS {baseline[0] / 1024:.1f} MiB after warm-up -> {end[0] / 1024:.1f} MiB at the end"
@@ -451,6 +476,11 @@ class Soak:
               (f"{i}: {v}" for i, v in wrong_app.items()))
         check(not lost, f"no 200-answered webhook missing at its app ({len(lost)})",
               (f"{r.soak_id} ({r.size} B)" for r in lost))
+        check(not queued_lost, f"every 202-answered (queued) webhook reached its app whole ({len(queued_lost)} did not)",
+              (f"{r.soak_id} ({r.size} B, delivery id {r.queued_id})" for r in queued_lost))
+        check(not bad_queued and not wrong_delivery_id,
+              f"every 202 names its delivery id, and the app saw that id ({len(bad_queued) + len(wrong_delivery_id)} did not)",
+              (f"{r.soak_id}: {r.error or self.delivery_ids.get(r.soak_id)}" for r in bad_queued + wrong_delivery_id))
         check(not errors, f"every webhook got an HTTP answer head within {SENDER_TIMEOUT:.0f} s ({len(errors)} did not)",
               map(describe, errors))
         check(not unexpected_status, f"non-200 answers are only {'/'.join(map(str, EXPECTED_NON_200))} ({len(unexpected_status)} others)",
@@ -486,11 +516,11 @@ class Soak:
 
 class Record:
     __slots__ = ("soak_id", "channel", "size", "digest", "status", "app", "echo_id", "echo_ok", "error",
-                 "cut", "timeout", "previous", "start", "end")
+                 "cut", "timeout", "previous", "start", "end", "queued_id")
 
     def __init__(self, soak_id, channel, size, body_digest):
         self.soak_id, self.channel, self.size, self.digest = soak_id, channel, size, body_digest
-        self.status = self.app = self.echo_id = self.error = self.cut = None
+        self.status = self.app = self.echo_id = self.error = self.cut = self.queued_id = None
         self.echo_ok = self.timeout = False
         self.previous = None
         self.start = self.end = 0.0
@@ -608,6 +638,7 @@ class App:
                 body, complete = read_body(self.rfile, self.headers)
                 with app.soak.lock:
                     app.soak.received[soak_id].append((app.channel, complete, digest(body), path_ok))
+                    app.soak.delivery_ids[soak_id].append(self.headers.get("X-Webhook-Delivery-Id"))
                 if not complete:
                     self.close_connection = True
                     return

@@ -28,12 +28,20 @@
 # samples the server's VmRSS and open descriptors; VmRSS, VmHWM and
 # descriptors are also printed every 10 s.
 #
+# Queue mode (the clients' default --when-offline): a fourth chaos kind keeps a
+# client away for 4-10 s, longer than the server's --offline-hold (2 s), so
+# webhooks are queued and answered 202 {"id": ...}. Each must name its delivery
+# id (body and X-Webhook-Delivery-Id) and reach its app whole once the client is
+# back (the quiet phases also wait for wow_queue_depth to reach 0). A queued
+# webhook that reaches its app twice (a client restart hit its delivery after the
+# app answered: at least once) is counted and reported, not failed.
+#
 # It fails (exit 1) when a 200 answer is not the sent body byte for byte or
 # names another app or id (answered with another's response); an id reached
 # an app twice (duplicate) or the wrong app or path; a 200-answered webhook
 # never reached its app whole (lost); a webhook got no HTTP answer (the
 # connection closed before one, or nothing within 60 s); a non-200 is not
-# 502/503/504, or came while its channel had no restart going on; a client
+# 202/502/503/504, a 202-answered webhook never reached its app, or came while its channel had no restart going on; a client
 # came back on another channel; /metrics in a quiet phase still shows a
 # webhook in flight or a client missing; the server's VmRSS at the end exceeds the post-warm-up sample by
 # more than MEM_SLACK_MIB, or its descriptors by more than FD_SLACK.

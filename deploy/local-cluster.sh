@@ -165,7 +165,8 @@ wait_http() {
 # -------------------------------------------------------------- replicas ----
 for ((i = 0; i < replicas; i++)); do
   args=(server --host "${addr[i]}" --port "${http_port[i]}" --advertise-addr "${addr[i]}"
-        --jwt-signing-key "$signing_key" --internal-token "$internal_token")
+        --jwt-signing-key "$signing_key" --internal-token "$internal_token"
+        --data-dir "$run_dir/queue-$((i + 1))")  # each replica's own offline queue (docs/offline-queue.md)
   [ "$with_traefik" = 1 ] && args+=(--public-url "$traefik_url")
   if [ "$with_gossip" = 1 ]; then
     peers=""

@@ -16,7 +16,7 @@ struct ChannelSweeper: Service {
             } catch {
                 return
             }
-            let removed = await self.registry.sweep(keeping: self.offline?.reservedChannels() ?? [])
+            let removed = await self.registry.sweep(keeping: await self.offline?.reservedChannels() ?? [])
             if !removed.isEmpty {
                 self.logger.info("swept idle channels", metadata: ["count": "\(removed.count)"])
             }

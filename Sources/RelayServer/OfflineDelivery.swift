@@ -100,9 +100,17 @@ final class OfflineDelivery: Service, Sendable {
         self.wake.yield(id)
     }
 
-    /// Channels the sweeper must keep: they still have queued webhooks.
-    func reservedChannels() -> Set<String> {
-        self.state.withLock { $0.reserved }
+    /// Channels the sweeper must keep: they still have queued webhooks. Asked
+    /// of the store (once per sweep); the last known set if it fails.
+    func reservedChannels() async -> Set<String> {
+        do {
+            let queued = Set(try await self.store.channelsWithQueuedWebhooks())
+            self.state.withLock { $0.reserved = queued }
+            return queued
+        } catch {
+            self.logger.error("could not list the queued channels; keeping the last known ones", metadata: ["error": "\(error)"])
+            return self.state.withLock { $0.reserved }
+        }
     }
 
     // MARK: Running

@@ -24,8 +24,16 @@ extension RelayServer {
     }
 
     private static func openStore(_ settings: OfflineQueueSettings, logger: Logger) async throws -> any OfflineQueueStore {
-        struct NotYet: Error {}
-        throw NotYet()
+        if settings.queueURL != nil {
+            // TEMPORARY until the PostgreSQL store lands.
+            struct NotYet: Error, CustomStringConvertible { var description: String { "PostgreSQL support is not built yet" } }
+            throw NotYet()
+        }
+        return try await OfflineQueue.open(
+            dataDirectory: URL(fileURLWithPath: settings.dataDirectory),
+            limits: settings.limits,
+            logger: logger
+        )
     }
 }
 

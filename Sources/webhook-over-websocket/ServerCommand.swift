@@ -78,6 +78,8 @@ struct ServerCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    @OptionGroup(title: "Offline queue") var offlineQueue: OfflineQueueOptions
+
     func validate() throws {
         guard (0...65535).contains(self.port) else {
             throw ValidationError("--port must be between 0 and 65535, got \(self.port)")
@@ -156,7 +158,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = self.logging.bootstrap(label: "webhook-over-websocket.server")
-        let configuration = RelayServerConfiguration(
+        var configuration = RelayServerConfiguration(
             host: self.host,
             port: self.port,
             cleanupDuration: self.cleanupDuration.duration,
@@ -180,6 +182,7 @@ struct ServerCommand: AsyncParsableCommand {
             cluster: self.cluster,
             shutdownTimeout: self.shutdownTimeout.duration
         )
+        configuration.offlineQueue = self.offlineQueue.settings
         if configuration.cluster != nil, configuration.jwtSigningKey == nil {
             logger.warning(
                 "cluster mode without --jwt-signing-key: channel tokens are valid only on the replica that issued them, so a client whose replica goes away gets a new webhook URL"

@@ -72,10 +72,12 @@ struct ServerEndpointTests {
         }
     }
 
-    @Test("A known channel without a client: the webhook is held, then 503 with Retry-After")
+    @Test("A known channel in reject mode without a client: the webhook is held, then 503 with Retry-After")
     func heldThenUnavailable() async throws {
         try await Tunnel.withServer { server in
-            let issued = try await issueChannel(server)
+            // The mode a client sends with --when-offline reject (queue mode is docs/offline-queue.md).
+            let new = try await Sender.send(.GET, "\(server.url)/new", headers: [("X-Webhook-When-Offline", "reject")])
+            let issued = try JSONDecoder().decode(IssuedChannel.self, from: Data(new.body.readableBytesView))
             let started = ContinuousClock.now
             let answer = try await Sender.send(.POST, "\(server.url)/webhook/\(issued.channel_id)/x", body: ByteBuffer(string: "{}"))
             #expect(answer.status == 503)

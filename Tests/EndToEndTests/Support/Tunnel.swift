@@ -21,6 +21,9 @@ struct ClientHandle: Sendable {
 
 enum Tunnel {
     static func startServer(_ extraArguments: [String] = [], port: Int = 0, host: String = "127.0.0.1") async throws -> ServerHandle {
+        var extraArguments = extraArguments
+        // A queue of its own, so servers of tests that run in parallel never share one.
+        if !extraArguments.contains("--data-dir") { extraArguments += ["--data-dir", try Tunnel.makeStateDirectory()] }
         let process = try ToolProcess(["server", "--host", host, "--port", "\(port)"] + extraArguments)
         do {
             let line = try await process.waitForLine(containing: "listening on http://")
