@@ -18,8 +18,9 @@
 #                client --inspect off
 #   tunnel on    the same with the client's inspector on (only if the binary's
 #                client has --inspect)
-# The local app is Debian's nginx answering `return 200` with a 3-byte body,
-# run as our own process (generated config, one worker, loopback, temp dir).
+# The local app is Debian's nginx answering 200 with a 3-byte body once it
+# has read the whole request body (see nginx_app), run as our own process
+# (generated config, one worker, loopback, temp dir).
 # wrk runs 2 threads (1 at c=1): the machine has 2 cores, and wrk needs
 # connections >= threads.
 #
@@ -114,6 +115,7 @@ cleanup() {
 }
 trap cleanup EXIT
 FAILED=0
+declare -A FIG=() # figures for the targets summary
 fail() {
   echo "  !! $*" >&2
   FAILED=1
@@ -198,11 +200,25 @@ EOF
   printf -v "${name}_PID" '%s' "$!"
   wait_port "$port"
 }
+# The local app: answers 200 "ok" after reading the whole request body.
+# `return 200` alone runs in the rewrite phase, before nginx has read the
+# body: the answer then overtakes the upload, and an nginx proxy in front
+# of it closes the connection it was still uploading on, which shows up as
+# 502s in the chain at 64 KiB. So `mirror` (whose precontent handler reads
+# the whole body first) to an internal location, then the content phase's
+# static handler finds no file, and error_page sends that to `return 200`.
 nginx_app() { # name port [access-log-path]
   # (access_log inside server: "access_log off" on the http level cancels the others there)
   local log="" format=""
   [ -z "${3:-}" ] || { format="log_format bare '\$status';"; log="access_log $3 bare;"; }
-  nginx_start "$1" "$2" "$format server { listen 127.0.0.1:$2 backlog=4096; $log location / { return 200 \"ok\\n\"; } }"
+  nginx_start "$1" "$2" "$format server {
+    listen 127.0.0.1:$2 backlog=4096;
+    $log
+    client_body_buffer_size 128k;
+    location / { mirror /read-body; log_not_found off; error_page 404 405 = @ok; }
+    location @ok { return 200 \"ok\\n\"; }
+    location = /read-body { internal; return 204; }
+  }"
 }
 nginx_proxy() { # name port upstream-port
   nginx_start "$1" "$2" "upstream next { server 127.0.0.1:$3; keepalive 256; keepalive_requests 10000000; }
@@ -294,7 +310,7 @@ load_points() {
   for name in "${columns[@]}"; do
     curl -sf -o /dev/null -X POST --data-binary warmup "${url[$name]}" || fail "$name: a first POST to ${url[$name]} failed"
   done
-  echo "load points: $DURATION each, wrk -t2 (-t1 at c=1), nginx return 200 as the local app"
+  echo "load points: $DURATION each, wrk -t2 (-t1 at c=1), local app nginx (reads the body, answers 200)"
   local size c
   for size in $SIZES; do
     for c in $CONCURRENCY; do
@@ -391,6 +407,11 @@ large_post() { # size url label [server-pid client-pid]
   fi
   printf '  %5s MiB %-20s HTTP %s in %6ss (%s MiB/s)%s\n' "$(($1 / 1048576))" "$3" "${code:-000}" "${secs:-?}" \
     "$(awk -v s="${secs:-0}" -v n="$1" 'BEGIN { printf "%.0f", (s > 0 ? n / 1048576 / s : 0) }')" "$memory"
+  if [ "$3" = "tunnel, inspect off" ]; then
+    FIG[large_$1_s]=$secs
+    FIG[large_$1_server]=$(mib "$(kib "$4" VmHWM)")
+    FIG[large_$1_client]=$(mib "$(kib "$5" VmHWM)")
+  fi
   [ "$code" = 200 ] || fail "$3: $1 bytes: HTTP ${code:-none}"
   [ "$answer" = "{\"bytes\": $1}" ] || fail "$3: the app answered '$answer', not {\"bytes\": $1}"
 }
@@ -553,6 +574,8 @@ idle_phase() {
       fail "idle clients n=$n did not finish: $(tail -5 "$WORK/idle-$n.err")"
       continue
     fi
+    FIG[idle_${n}_kib]=$(field per_client_kib)
+    FIG[idle_${n}_connect]=$(field connect_s)
     printf '%-8s | %11s %11s | %10s | %8s | %9s | %s / %s\n' "$n" "$(field before_kib)" "$(field after_kib)" \
       "$(field per_client_kib)" "$(field cpu_pct)" "$(field connect_s)" "$(field connected)" "$(field metric_connected)"
     if [ "$ok" = 0 ]; then
@@ -560,6 +583,37 @@ idle_phase() {
       grep -E 'error:|dropped:' "$WORK/idle-$n.err" | head -5 >&2 || true
     fi
   done
+}
+
+# The targets of the data-path work (docs/performance.md), against this run's
+# figures for the tunnel with the inspector off; "-" where not measured.
+targets() {
+  check() { # label value op limit
+    local verdict="-"
+    if [ -n "$2" ]; then
+      verdict=$(awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { ok = (op == "<=" ? v <= l : v >= l); print (ok ? "met" : "MISSED") }')
+    fi
+    printf '  %-52s %10s  (target %s %s)  %s\n' "$1" "${2:--}" "$3" "$4" "$verdict"
+  }
+  echo
+  echo "targets (tunnel with the inspector off):"
+  local size c n1 d dp50 dp99 db n2 ch cp50 cp99 cb n3 o op50 op99 ob rest failed=0
+  while read -r size c n1 d dp50 dp99 db n2 ch cp50 cp99 cb n3 o op50 op99 ob rest; do
+    : "$n1" "$n2" "$n3" "$d" "$dp50" "$dp99" "$cp50" "$cp99" "$op99" "$rest"
+    check "tunnel / chain rps, $((size / 1024)) KiB c=$c" "$(ratio "$o" "$ch")" ">=" 0.50
+    [ "$size $c" != "1024 1" ] || check "p50 through the tunnel, 1 KiB c=1 (ms)" "$op50" "<=" 0.30
+    failed=$((failed + db + cb + ob))
+  done <"$RESULTS"
+  local big=104857600 huge=1073741824
+  check "100 MiB through a body-reading app (s)" "${FIG[large_${big}_s]:-}" "<=" 0.15
+  check "100 MiB: peak RSS of the server (MiB)" "${FIG[large_${big}_server]:-}" "<=" 48
+  check "100 MiB: peak RSS of the client (MiB)" "${FIG[large_${big}_client]:-}" "<=" 48
+  check "1 GiB: peak RSS of the server (MiB)" "${FIG[large_${huge}_server]:-}" "<=" 48
+  check "1 GiB: peak RSS of the client (MiB)" "${FIG[large_${huge}_client]:-}" "<=" 48
+  check "server KiB per idle client at 10,000" "${FIG[idle_10000_kib]:-}" "<=" 12
+  check "10,000 clients connected, 64 at a time (s)" "${FIG[idle_10000_connect]:-}" "<=" 5
+  check "server RSS just after start (MiB)" "$(mib "${RSS_AFTER_START:-0}")" "<=" 24
+  check "failed requests in the load points" "$failed" "<=" 0
 }
 
 echo "binary: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))   $(date -u '+%Y-%m-%d %H:%M UTC')   $(nproc) cores"
@@ -571,6 +625,7 @@ else
   large_bodies
   [ "$QUEUE" = 0 ] || queue_phases
   [ -z "$IDLE_CLIENTS" ] || idle_phase
+  [ "$SMOKE" = 1 ] || targets # (a debug build says nothing about them)
 fi
 if [ "$FAILED" != 0 ]; then
   echo "the benchmark saw failed requests or phases (lines with !! above)" >&2
