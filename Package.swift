@@ -169,7 +169,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayServerTests",
-            dependencies: ["RelayServer", "Membership", "OfflineQueue", "TunnelProtocol", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: [
+                "RelayServer", "Membership", "OfflineQueue", "TunnelProtocol", .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -47,14 +47,26 @@ public struct TokenAuthority: Sendable {
         await self.keys.add(hmac: Self.hmacKey(from: signingKey), digestAlgorithm: .sha256)
     }
 
-    /// HS256 wants a key of at least 32 bytes; operators pick passphrases of
-    /// any length. The configured secret is therefore stretched to exactly
-    /// 32 bytes with SHA-256, the same way on every replica.
+    /// HS256 over the configured secret's bytes exactly as given (RFC 7518 §3.2), so a gateway, a
+    /// Go replica or any JWT library holding the same secret verifies our tokens and signs ones we
+    /// accept (docs/auth.md). jwt-kit refuses HMAC keys under 32 bytes; HMAC itself pads a key shorter
+    /// than its 64-byte block with zeros, so padding a short secret with zeros to 32 bytes gives the
+    /// identical signature. Without a secret, a random key: tokens die with the process.
     static func hmacKey(from secret: String?) -> HMACKey {
         guard let secret else { return HMACKey(key: SymmetricKey(size: .bits256)) }
-        let digest = SHA256.hash(data: Array("webhook-over-websocket/jwt/\(secret)".utf8))
-        return HMACKey(key: SymmetricKey(data: Array(digest)))
+        return HMACKey(key: SymmetricKey(data: Self.paddedKeyBytes(secret)))
     }
+
+    /// The secret's UTF-8 bytes, zero-padded to ``minimumKeyBytes`` when shorter.
+    static func paddedKeyBytes(_ secret: String) -> [UInt8] {
+        var bytes = Array(secret.utf8)
+        if bytes.count < Self.minimumKeyBytes { bytes += repeatElement(0, count: Self.minimumKeyBytes - bytes.count) }
+        return bytes
+    }
+
+    /// The key length RFC 7518 §3.2 asks of HS256 (the hash's output size); a shorter secret works,
+    /// but is easier to guess, so the server warns about it at start.
+    public static let minimumKeyBytes = 32
 
     public func issue(_ kind: Kind, subject: String, lifetime: Duration) async throws -> String {
         let now = Date()

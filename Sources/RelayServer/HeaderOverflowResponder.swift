@@ -1,7 +1,8 @@
 import NIOCore
 import NIOHTTP1
 
-/// Answers request heads larger than the parser allows with 431 instead of NIO's generic 400.
+/// Answers request heads larger than the parser allows (too many fields or bytes:
+/// `RelayChannel.headLimits`) with 431 instead of NIO's generic 400.
 ///
 /// Sits between the HTTP decoder and NIO's protocol error handler, and swallows only the header
 /// overflow error after answering it; every other error goes on to NIO's handler as before. The
@@ -19,7 +20,11 @@ final class HeaderOverflowResponder: ChannelDuplexHandler, RemovableChannelHandl
             context.fireErrorCaught(error)
             return
         }
-        ConnectionErrorResponse.write(.requestHeaderFieldsTooLarge, "the request's headers are larger than this server accepts", context: context)
+        ConnectionErrorResponse.write(
+            .requestHeaderFieldsTooLarge,
+            "the request's head is larger than this server accepts: at most \(RelayChannel.maxHeaderFields) fields and \(RelayChannel.maxHeadBytes / 1024) KiB",
+            context: context
+        )
         context.close(promise: nil)
     }
 

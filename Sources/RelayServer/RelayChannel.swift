@@ -66,6 +66,22 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
         )
     }
 
+    /// Most fields a request head may have. Apache's and Go's `LimitRequestFields`-style default; GitHub,
+    /// Stripe and Slack send 8–15, and 30 or so after a few proxies (docs/operations.md, "Limits").
+    static let maxHeaderFields = 100
+    /// Most bytes of one field and of all of a head's fields together: NIO's default, above nginx's
+    /// (8 KiB a line, 32 KiB in all with `large_client_header_buffers 4 8k`).
+    static let maxHeadBytes = 80 * 1024
+
+    /// What NIO's parser accepts; beyond it, `HeaderOverflowResponder` answers 431 and closes.
+    static var headLimits: NIOHTTPDecoderLimitConfiguration {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldCount = Self.maxHeaderFields
+        limits.maxHeaderFieldSize = Self.maxHeadBytes
+        limits.maxHeaderListSize = Self.maxHeadBytes
+        return limits
+    }
+
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let pending = NIOLoopBoundBox<UpgradeDecision?>(nil, eventLoop: channel.eventLoop)
@@ -98,6 +114,8 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                         channel.pipeline.syncOperations.removeHandler(responder, promise: nil)
                         let guardHandler = try channel.pipeline.syncOperations.handler(type: SlowClientGuard.self)
                         channel.pipeline.syncOperations.removeHandler(guardHandler, promise: nil)
+                        let filter = try channel.pipeline.syncOperations.handler(type: ForeignUpgradeFilter.self)
+                        channel.pipeline.syncOperations.removeHandler(filter, promise: nil)
                         let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
@@ -132,10 +150,12 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
             // connection's first request left it open and silent forever.
             configuration.enableErrorHandling = true
             configuration.enableResponseHeaderValidation = false
+            configuration.decoderConfiguration = Self.headLimits
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             let errorHandler = try channel.pipeline.syncOperations.handler(type: HTTPServerProtocolErrorHandler.self)
             try channel.pipeline.syncOperations.addHandler(HeaderOverflowResponder(), position: .before(errorHandler))
             try channel.pipeline.syncOperations.addHandler(SlowClientGuard(), position: .before(errorHandler))
+            try channel.pipeline.syncOperations.addHandler(ForeignUpgradeFilter(), position: .before(errorHandler))
             return Value(upgradeResult: result, channel: channel, decision: pending)
         }
     }

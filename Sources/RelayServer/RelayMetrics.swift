@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 
 /// The server's Prometheus metrics (SPEC §7), in a registry of its own so
 /// tests and several servers in one process never share global state.
@@ -11,9 +12,11 @@ final class RelayMetrics: Sendable {
     let bytesOut: Counter
     let latency: DurationHistogram
     let clusterMembers: Gauge
-    /// Webhooks answered, by status class, made once: looking a labelled
-    /// counter up in the registry on every webhook takes its lock each time.
-    private let answered: [String: Counter]
+    /// Webhooks answered, by exact status code (`code="502"`, as Prometheus' own HTTP
+    /// instrumentation labels them, so 502s and 504s can be told apart), made on first use and kept:
+    /// looking a labelled counter up in the registry on every webhook takes its lock each time.
+    /// At most 501 series: the codes 100...599 and `none`.
+    private let answered = Mutex<[Int: Counter]>([:])
 
     init() {
         self.channelsIssued = self.registry.makeCounter(
@@ -53,29 +56,26 @@ final class RelayMetrics: Sendable {
         self.clusterMembers = self.registry.makeGauge(
             descriptor: .init(namespace: "wow", metricName: "cluster_members", unitName: "", helpText: "Live cluster members, this replica included")
         )
-        let registry = self.registry
-        self.answered = Dictionary(
-            uniqueKeysWithValues: ["none", "1xx", "2xx", "3xx", "4xx", "5xx"].map { statusClass in
-                (
-                    statusClass,
-                    registry.makeCounter(
-                        descriptor: .init(
-                            namespace: "wow",
-                            metricName: "webhooks",
-                            unitName: "total",
-                            helpText: "Webhooks answered, by status class"
-                        ),
-                        labels: [("status", statusClass)]
-                    )
-                )
-            }
-        )
+        // Known before any webhook, so a scrape shows the family and an alert on a rate has a series.
+        _ = self.counter(for: 0)
     }
 
-    /// Counts an answered webhook by status class (`none`: the sender left first).
+    /// Counts an answered webhook by its status code (`none`: the sender left before any answer).
     func webhookAnswered(status: Int) {
-        let statusClass = (100..<600).contains(status) ? "\(status / 100)xx" : "none"
-        self.answered[statusClass]?.increment()
+        self.counter(for: status).increment()
+    }
+
+    private func counter(for status: Int) -> Counter {
+        let code = (100..<600).contains(status) ? status : 0
+        return self.answered.withLock { counters in
+            if let counter = counters[code] { return counter }
+            let counter = self.registry.makeCounter(
+                descriptor: .init(namespace: "wow", metricName: "webhooks", unitName: "total", helpText: "Webhooks answered, by status code"),
+                labels: [("code", code == 0 ? "none" : "\(code)")]
+            )
+            counters[code] = counter
+            return counter
+        }
     }
 
     func render() -> String {

@@ -55,6 +55,11 @@ public struct RelayServer: Sendable {
         )
         let githubClient = Self.makeGitHubHTTPClient()
         let oauth = self.configuration.auth.map { OAuthFlow(configuration: $0, tokens: self.tokens, httpClient: githubClient) }
+        if let key = self.configuration.jwtSigningKey, key.utf8.count < TokenAuthority.minimumKeyBytes {
+            self.logger.warning(
+                "--jwt-signing-key is \(key.utf8.count) bytes, shorter than the \(TokenAuthority.minimumKeyBytes) HS256 asks for: a short secret is easier to guess; use e.g. `openssl rand -hex 32`"
+            )
+        }
         if self.configuration.auth != nil && (self.configuration.internalToken ?? "").isEmpty {
             self.logger.warning(
                 "auth mode without --internal-token: /internal/channels and /traefik-config are open to anyone who can reach this server"

@@ -3,7 +3,7 @@ public import HTTPTypes
 extension HTTPFields {
     /// The fields a proxy forwards: everything but hop-by-hop headers
     /// (`Connection` and the names it lists, `Keep-Alive`,
-    /// `Transfer-Encoding`, `Upgrade`, `TE`, `Trailer`, `Proxy-*`) and `Host`,
+    /// `Transfer-Encoding`, `Upgrade`, `HTTP2-Settings`, `TE`, `Trailer`, `Proxy-*`) and `Host`,
     /// which the next hop sets for its own target. Order and repeats are kept.
     public var endToEnd: HTTPFields {
         var listed = Set<String>()
@@ -16,7 +16,7 @@ extension HTTPFields {
         for field in self {
             let name = field.name.canonicalName
             switch name {
-            case "connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer", "host":
+            case "connection", "keep-alive", "transfer-encoding", "upgrade", "http2-settings", "te", "trailer", "host":
                 continue
             default:
                 if name.hasPrefix("proxy-") || listed.contains(name) { continue }

@@ -18,10 +18,12 @@ struct TestClaims: JWTPayload {
 }
 
 func signToken(key: String, typ: String, subject: String, expiresIn seconds: Double) async throws -> String {
-    // The server stretches its configured secret with SHA-256 (see TokenAuthority).
+    // HS256 over the secret's bytes as given; zero-padding to 32 bytes only quiets jwt-kit's key-size
+    // check, HMAC pads short keys with zeros anyway (docs/auth.md).
     let keys = JWTKeyCollection()
-    let digest = SHA256.hash(data: Array("webhook-over-websocket/jwt/\(key)".utf8))
-    await keys.add(hmac: HMACKey(key: SymmetricKey(data: Array(digest))), digestAlgorithm: .sha256)
+    var bytes = Array(key.utf8)
+    if bytes.count < 32 { bytes += repeatElement(0, count: 32 - bytes.count) }
+    await keys.add(hmac: HMACKey(key: SymmetricKey(data: bytes)), digestAlgorithm: .sha256)
     let now = Date()
     return try await keys.sign(
         TestClaims(
