@@ -1,7 +1,0 @@
-import Testing
-
-@testable import Inspector
-
-@Suite struct InspectorModuleTests {
-    @Test func moduleBuilds() { #expect(Bool(true)) }
-}
