@@ -15,11 +15,12 @@ struct Console: Sendable {
     }
 
     /// One line per webhook; `queued` is the delivery id of a webhook the
-    /// server queued while this client was away (its first 8 characters are shown).
-    func webhook(_ summary: LocalForwarder.Summary, elapsed: Duration, queued: String? = nil) {
+    /// server queued while this client was away, `replayOf` the inspector id
+    /// of the webhook a replay repeats (their first 8 characters are shown).
+    func webhook(_ summary: LocalForwarder.Summary, elapsed: Duration, queued: String? = nil, replayOf: String? = nil) {
         let time = Self.clockTime()
         let status = summary.status == 0 ? "---" : "\(summary.status)"
-        let marker = queued.map { "  queued \($0.prefix(8))" } ?? ""
+        let marker = (queued.map { "  queued \($0.prefix(8))" } ?? "") + (replayOf.map { "  replay of \($0.prefix(8))" } ?? "")
         self.write(
             "\(time)  \(summary.method.padding(toLength: 7, withPad: " ", startingAt: 0)) \(summary.path)  \(status)  \(Self.format(elapsed))  \(Self.format(bytes: summary.bytes))\(marker)"
         )

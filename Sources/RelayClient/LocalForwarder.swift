@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import Inspector
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -15,14 +16,19 @@ struct LocalForwarder: Sendable {
     let basePath: String
     let timeout: Duration?
     let logger: Logger
+    /// The inspector's capture (docs/inspector.md, "The capture seam"):
+    /// told of every exchange, live or replayed. Whatever shape the data
+    /// path takes, it must keep calling this observer at the same points.
+    let observer: (any WebhookObserver)?
 
-    init(httpClient: HTTPClient, targetURL: String, timeout: Duration?, logger: Logger) {
+    init(httpClient: HTTPClient, targetURL: String, timeout: Duration?, logger: Logger, observer: (any WebhookObserver)? = nil) {
         self.httpClient = httpClient
         let (origin, basePath) = Self.split(targetURL)
         self.origin = origin
         self.basePath = basePath
         self.timeout = timeout
         self.logger = logger
+        self.observer = observer
     }
 
     /// `http://host:3000/api/` → (`http://host:3000`, `/api`).
@@ -59,29 +65,38 @@ struct LocalForwarder: Sendable {
         defer { stream.release() }
         let head = incoming.head
         var summary = Summary(method: head.method, path: head.target.isEmpty ? "/" : head.target, status: 0, bytes: 0)
+        let exchange = self.observer?.webhookStarted(
+            ObservedRequestHead(method: head.method, path: head.target, headers: head.headerFields.map { HeaderField($0.name.rawName, $0.value) })
+        )
 
-        var request = HTTPClientRequest(url: self.url(for: head.target))
-        request.method = HTTPMethod(rawValue: head.method)
-        let endToEnd = head.headerFields.endToEnd
-        for field in endToEnd where field.name != .contentLength {
-            request.headers.add(name: field.name.rawName, value: field.value)
-        }
+        var request = self.request(method: head.method, target: head.target, headerFields: head.headerFields.endToEnd)
         if !incoming.endStream {
-            let length = head.headerFields[.contentLength].flatMap(Int.init)
-            request.body = .stream(stream.inboundBody(), length: length.map { .known(Int64($0)) } ?? .unknown)
+            let length = head.headerFields[.contentLength].flatMap(Int.init).map { HTTPClientRequest.Body.Length.known(Int64($0)) } ?? .unknown
+            if let exchange {
+                request.body = .stream(
+                    stream.inboundBody().map { chunk in
+                        exchange.requestBody(chunk)
+                        return chunk
+                    },
+                    length: length
+                )
+            } else {
+                request.body = .stream(stream.inboundBody(), length: length)
+            }
         } else if head.headerFields[.contentLength] != nil {
             request.headers.replaceOrAdd(name: "Content-Length", value: "0")
         }
 
         let response: HTTPClientResponse
         do {
-            let deadline: TimeAmount =
-                self.timeout.map { .nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
-                ?? .hours(24 * 365)
-            response = try await self.httpClient.execute(request, timeout: deadline, logger: self.logger)
+            response = try await self.execute(request)
         } catch {
             let (status, message) = Self.describe(error, target: self.origin)
             summary.status = status
+            let body = Self.errorBody(message)
+            exchange?.responseHead(status: status, headers: Self.errorHeaders(body).map { HeaderField($0.name.rawName, $0.value) })
+            exchange?.responseBody(body)
+            exchange?.finished(error: message)
             await Self.sendError(status: status, message: message, on: stream)
             return summary
         }
@@ -92,12 +107,14 @@ struct LocalForwarder: Sendable {
             guard let name = HTTPField.Name(header.name) else { continue }
             fields.append(HTTPField(name: name, value: header.value))
         }
+        exchange?.responseHead(status: summary.status, headers: response.headers.map { HeaderField($0.name, $0.value) })
         do {
             try await stream.sendResponseHead(ResponseHead(status: summary.status, headerFields: fields.endToEnd), endStream: false)
             // Each chunk waits for the next, so the last one carries END_STREAM (no separate END).
             var writer = stream.makeBodyWriter()
             var held: ByteBuffer?
             for try await chunk in response.body {
+                exchange?.responseBody(chunk)
                 if let previous = held { try await writer.write(previous) }
                 held = chunk
             }
@@ -107,12 +124,82 @@ struct LocalForwarder: Sendable {
                 try await writer.finish()
             }
             summary.bytes = writer.bytesWritten
+            exchange?.finished(error: nil)
         } catch let reason as StreamResetReason {
             self.logger.debug("stream ended early", metadata: ["reason": "\(reason)"])
+            exchange?.finished(error: "the webhook was abandoned: \(reason.message)")
         } catch {
+            exchange?.finished(error: "the local app's response failed: \(error)")
             await stream.reset(StreamResetReason(.cancelled, "the local app's response failed: \(error)"))
         }
         return summary
+    }
+
+    /// The request to the local app for a webhook's method, target and
+    /// (end-to-end) headers; the body is set by the caller.
+    func request(method: String, target: String, headerFields: HTTPFields) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: self.url(for: target))
+        request.method = HTTPMethod(rawValue: method)
+        for field in headerFields where field.name != .contentLength {
+            request.headers.add(name: field.name.rawName, value: field.value)
+        }
+        return request
+    }
+
+    func execute(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
+        let deadline: TimeAmount =
+            self.timeout.map { .nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
+            ?? .hours(24 * 365)
+        return try await self.httpClient.execute(request, timeout: deadline, logger: self.logger)
+    }
+
+    /// Sends an inspector replay to the local app the way a live webhook
+    /// goes (same request building, timeout and error answers), observed by
+    /// the same capture; returns the new webhook's id and its console summary.
+    func replay(_ replay: ReplayRequest) async throws -> (id: String, summary: Summary) {
+        guard let observer = self.observer else { throw ReplayUnavailable() }
+        var summary = Summary(method: replay.method, path: replay.path.isEmpty ? "/" : replay.path, status: 0, bytes: 0)
+        let exchange = observer.webhookStarted(
+            ObservedRequestHead(method: replay.method, path: replay.path, headers: replay.headers, replayOf: replay.replayOf)
+        )
+        var fields = HTTPFields()
+        for header in replay.headers {
+            guard let name = HTTPField.Name(header.name) else { continue }
+            fields.append(HTTPField(name: name, value: header.value))
+        }
+        var request = self.request(method: replay.method, target: replay.path, headerFields: fields.endToEnd)
+        exchange.requestBody(replay.body)
+        if replay.body.readableBytes > 0 || ["POST", "PUT", "PATCH"].contains(replay.method.uppercased()) {
+            request.body = .bytes(replay.body)
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await self.execute(request)
+        } catch {
+            let (status, message) = Self.describe(error, target: self.origin)
+            summary.status = status
+            let body = Self.errorBody(message)
+            exchange.responseHead(status: status, headers: Self.errorHeaders(body).map { HeaderField($0.name.rawName, $0.value) })
+            exchange.responseBody(body)
+            exchange.finished(error: message)
+            return (exchange.id, summary)
+        }
+        summary.status = Int(response.status.code)
+        exchange.responseHead(status: summary.status, headers: response.headers.map { HeaderField($0.name, $0.value) })
+        do {
+            for try await chunk in response.body {
+                exchange.responseBody(chunk)
+                summary.bytes += chunk.readableBytes
+            }
+            exchange.finished(error: nil)
+        } catch {
+            exchange.finished(error: "the local app's response failed: \(error)")
+        }
+        return (exchange.id, summary)
+    }
+
+    struct ReplayUnavailable: Error, CustomStringConvertible {
+        var description: String { "the inspector is off" }
     }
 
     /// Maps a failed local request to the status the sender gets.
@@ -126,11 +213,20 @@ struct LocalForwarder: Sendable {
         return (502, "the local app at \(target) is unreachable: \(error)")
     }
 
+    /// The tunnel's own error answer (`{"error": "…"}`), as the sender gets it.
+    static func errorBody(_ message: String) -> ByteBuffer {
+        ByteBuffer(bytes: Array("{\"error\":\(Self.jsonString(message))}\n".utf8))
+    }
+
+    static func errorHeaders(_ body: ByteBuffer) -> HTTPFields {
+        [.contentType: "application/json", .contentLength: "\(body.readableBytes)"]
+    }
+
     static func sendError(status: Int, message: String, on stream: TunnelStream) async {
-        let body = ByteBuffer(bytes: Array("{\"error\":\(Self.jsonString(message))}\n".utf8))
+        let body = Self.errorBody(message)
         do {
             try await stream.sendResponseHead(
-                ResponseHead(status: status, headerFields: [.contentType: "application/json", .contentLength: "\(body.readableBytes)"]),
+                ResponseHead(status: status, headerFields: Self.errorHeaders(body)),
                 endStream: false
             )
             var writer = stream.makeBodyWriter()

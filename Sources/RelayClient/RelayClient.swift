@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import HummingbirdWSClient
+import Inspector
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -20,11 +21,25 @@ public struct RelayClient: Service {
     let logger: Logger
     let console: Console
     let stats = SessionStats()
+    /// The local inspector, when on: it observes every exchange and replays
+    /// through this client's forwarder (docs/inspector.md).
+    let inspector: Inspector?
 
-    public init(configuration: RelayClientConfiguration, logger: Logger, output: @escaping @Sendable (String) -> Void) {
+    public init(
+        configuration: RelayClientConfiguration,
+        logger: Logger,
+        output: @escaping @Sendable (String) -> Void,
+        inspector: Inspector? = nil
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.console = Console(write: output)
+        self.inspector = inspector
+    }
+
+    /// Prints `Inspect webhooks at …` once, after the start-up lines.
+    private func announceInspector() async {
+        if let line = await self.inspector?.startupLine() { self.console.line(line) }
     }
 
     public func run() async throws {
@@ -43,9 +58,25 @@ public struct RelayClient: Service {
         // has retried for the whole connect timeout.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        let forwarder = LocalForwarder(
+            httpClient: httpClient,
+            targetURL: self.configuration.targetURL,
+            timeout: self.configuration.transferRequestTimeout,
+            logger: self.logger,
+            observer: self.inspector?.observer
+        )
+        let console = self.console
+        let stats = self.stats
+        self.inspector?.setReplayHandler { replay in
+            let started = ContinuousClock.now
+            let (id, summary) = try await forwarder.replay(replay)
+            console.webhook(summary, elapsed: ContinuousClock.now - started, replayOf: replay.replayOf)
+            stats.webhook(status: summary.status, bytes: summary.bytes)
+            return id
+        }
         do {
             try await cancelWhenGracefulShutdown {
-                try await self.runSessions(httpClient: httpClient, tls: tls)
+                try await self.runSessions(forwarder: forwarder, tls: tls)
             }
         } catch is CancellationError {
             // Ctrl-C or SIGTERM: a clean end.
@@ -58,8 +89,8 @@ public struct RelayClient: Service {
         self.logger.info("client stopped", metadata: ["summary": "\(self.stats.summary)"])
     }
 
-    private func runSessions(httpClient: HTTPClient, tls: TLSConfiguration) async throws {
-        var api = ServerAPI(httpClient: httpClient, serverURL: self.configuration.serverURL, sessionToken: self.configuration.sessionToken)
+    private func runSessions(forwarder: LocalForwarder, tls: TLSConfiguration) async throws {
+        var api = ServerAPI(httpClient: forwarder.httpClient, serverURL: self.configuration.serverURL, sessionToken: self.configuration.sessionToken)
         api.whenOffline = self.configuration.whenOffline
         let store = ChannelStore(directory: self.configuration.stateDirectory, serverURL: self.configuration.serverURL)
         var channel = self.configuration.newChannel ? nil : store.load()
@@ -69,12 +100,6 @@ public struct RelayClient: Service {
         guard var channel else { return }
         self.console.announce(channel: channel.channelID, serverURL: self.configuration.serverURL)
 
-        let forwarder = LocalForwarder(
-            httpClient: httpClient,
-            targetURL: self.configuration.targetURL,
-            timeout: self.configuration.transferRequestTimeout,
-            logger: self.logger
-        )
         let everConnected = Mutex(false)
         var attempt = 0
         while !Task.isCancelled {
@@ -122,6 +147,8 @@ public struct RelayClient: Service {
             let delay = self.configuration.backoff.delay(attempt: attempt)
             let verb = everConnected.withLock { $0 } ? "Connection lost" : "Cannot connect to \(self.configuration.serverURL)"
             self.console.line("\(verb): \(reason); reconnecting in \(Console.format(delay))")
+            // History and replay work while the server is away.
+            await self.announceInspector()
             try await Task.sleep(for: delay)
         }
     }
@@ -178,6 +205,7 @@ public struct RelayClient: Service {
             logger: self.logger
         ) { inbound, outbound, _ in
             onConnected()
+            await self.announceInspector()
             let multiplexer = StreamMultiplexer(role: .acceptor) { buffer in
                 try await outbound.write(.binary(buffer))
             }

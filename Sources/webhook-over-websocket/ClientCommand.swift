@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Inspector
 import Logging
 import RelayClient
 import ServiceLifecycle
@@ -37,12 +38,57 @@ struct ClientCommand: AsyncParsableCommand {
     )
     var whenOffline: WhenOffline = .queue
 
+    @Option(help: "Where the local inspector (page + API) listens, host:port; 'off' disables it.")
+    var inspect: String = InspectorAddress.default.description
+
+    @Option(help: "Webhooks the inspector's history keeps at most (oldest evicted first).")
+    var inspectMaxWebhooks: Int = HistoryLimits().maxWebhooks
+
+    @Option(help: "Bytes the inspector's history keeps at most (e.g. 256MiB; oldest evicted first).")
+    var inspectMaxBytes: ByteSize = .init(bytes: HistoryLimits().maxBytes)
+
+    @Option(help: "Bytes of each body the inspector keeps; a longer body keeps its first bytes, size and SHA-256.")
+    var inspectCaptureLimit: ByteSize = .init(bytes: HistoryLimits().captureLimit)
+
     @OptionGroup var logging: LoggingOptions
 
+    /// `nil` for `--inspect off`.
+    var inspectAddress: InspectorAddress? {
+        self.inspect.lowercased() == "off" ? nil : InspectorAddress(parsing: self.inspect)
+    }
+
     func validate() throws {
+        if self.inspect.lowercased() != "off", self.inspectAddress == nil {
+            throw ValidationError("--inspect must be host:port (e.g. 127.0.0.1:4040) or 'off', got '\(self.inspect)'")
+        }
+        if self.inspectMaxWebhooks < 1 { throw ValidationError("--inspect-max-webhooks must be at least 1") }
+        if self.inspectMaxBytes.bytes < 1 { throw ValidationError("--inspect-max-bytes must be at least 1 byte") }
         try Self.validateHTTPURL(self.serverURL, flag: "--server-url")
         try Self.validateHTTPURL(self.targetURL, flag: "--target-url")
         if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
+    }
+
+    /// The inspector, or `nil` when it is off or its history cannot be
+    /// opened (one warning line; the tunnel runs regardless).
+    func openInspector(logger: Logger) async -> Inspector? {
+        guard let address = self.inspectAddress else { return nil }
+        let configuration = InspectorConfiguration(
+            address: address,
+            stateDirectory: self.stateDir,
+            limits: HistoryLimits(
+                maxWebhooks: self.inspectMaxWebhooks,
+                maxBytes: self.inspectMaxBytes.bytes,
+                captureLimit: self.inspectCaptureLimit.bytes
+            ),
+            targetURL: self.targetURL,
+            version: WebhookOverWebsocket.version
+        )
+        do {
+            return try await Inspector.open(configuration, logger: logger, output: { printLine($0) })
+        } catch {
+            printLine("Warning: the inspector's history in \(self.stateDir) cannot be opened (\(error)); the tunnel runs without the inspector.")
+            return nil
+        }
     }
 
     static func validateHTTPURL(_ text: String, flag: String) throws {
@@ -65,10 +111,16 @@ struct ClientCommand: AsyncParsableCommand {
             stateDirectory: self.stateDir
         )
         configuration.whenOffline = self.whenOffline
-        let client = RelayClient(configuration: configuration, logger: logger, output: { printLine($0) })
+        let inspector = await self.openInspector(logger: logger)
+        let client = RelayClient(configuration: configuration, logger: logger, output: { printLine($0) }, inspector: inspector)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: client, successTerminationBehavior: .gracefullyShutdownGroup)
+        ]
+        // The inspector's failure never stops the tunnel.
+        if let inspector { services.append(.init(service: inspector, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)) }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: client, successTerminationBehavior: .gracefullyShutdownGroup)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -9,7 +9,7 @@ struct WebhookOverWebsocket: AsyncParsableCommand {
         commandName: "webhook-over-websocket",
         abstract: "Deliver webhooks to a local app through a WebSocket tunnel.",
         version: Self.version,
-        subcommands: [ServerCommand.self, ClientCommand.self, EchoCommand.self, VersionCommand.self]
+        subcommands: [ServerCommand.self, ClientCommand.self, ReplayCommand.self, EchoCommand.self, VersionCommand.self]
     )
 }
 

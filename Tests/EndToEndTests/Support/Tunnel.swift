@@ -17,6 +17,8 @@ struct ClientHandle: Sendable {
     let channelID: String
     let webhookURL: String
     let stateDir: String
+    /// The inspector's URL (`http://127.0.0.1:PORT`) when the test asked for one.
+    var inspectorURL: String? = nil
 }
 
 enum Tunnel {
@@ -37,17 +39,27 @@ enum Tunnel {
         }
     }
 
-    /// Starts a client and waits until its tunnel is up.
+    /// Starts a client and waits until its tunnel is up. The inspector is off
+    /// unless `extraArguments` has `--inspect` (then its URL is returned), so
+    /// tests running in parallel never fight for port 4040.
     static func startClient(server: ServerHandle, targetURL: String, stateDir: String, extraArguments: [String] = []) async throws -> ClientHandle {
+        let inspectIndex = extraArguments.firstIndex(of: "--inspect")
+        let wantsInspector = inspectIndex.map { extraArguments.indices.contains($0 + 1) && extraArguments[$0 + 1] != "off" } ?? false
         let process = try ToolProcess(
-            ["client", "--server-url", server.url, "--target-url", targetURL, "--state-dir", stateDir] + extraArguments
+            ["client", "--server-url", server.url, "--target-url", targetURL, "--state-dir", stateDir]
+                + (inspectIndex == nil ? ["--inspect", "off"] : []) + extraArguments
         )
         do {
             let idLine = try await process.waitForLine(containing: "Issued Channel ID: ")
             let id = String(idLine.split(separator: " ").last ?? "")
             let urlLine = try await process.waitForLine(containing: "Please set the webhook destination as follows: ")
             _ = try await process.waitForLine(containing: "A tunnel to the server has been established.")
-            return ClientHandle(process: process, channelID: id, webhookURL: String(urlLine.split(separator: " ").last ?? ""), stateDir: stateDir)
+            var handle = ClientHandle(process: process, channelID: id, webhookURL: String(urlLine.split(separator: " ").last ?? ""), stateDir: stateDir)
+            if wantsInspector {
+                let line = try await process.waitForLine(containing: "Inspect webhooks at http://")
+                handle.inspectorURL = String(line[line.range(of: "http://")!.lowerBound...]).trimmingCharacters(in: .whitespaces)
+            }
+            return handle
         } catch {
             await process.stop()
             throw error

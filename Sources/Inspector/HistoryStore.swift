@@ -1,0 +1,237 @@
+import Foundation
+import Logging
+import NIOCore
+import SQLiteNIO
+
+/// The history on disk: one SQLite file (`inspector.sqlite` in the client's
+/// state dir, WAL mode), one row per webhook, bounded by count and bytes with
+/// the oldest evicted first (docs/inspector.md, "History").
+///
+/// Only ``HistoryWriter`` writes; the API reads. Both go through this actor,
+/// which owns the one connection.
+actor HistoryStore {
+    static let fileName = "inspector.sqlite"
+
+    private let connection: SQLiteConnection
+    let limits: HistoryLimits
+
+    private init(connection: SQLiteConnection, limits: HistoryLimits) {
+        self.connection = connection
+        self.limits = limits
+    }
+
+    /// Opens (creating if needed) the history in `directory`.
+    static func open(directory: String, limits: HistoryLimits, logger: Logger) async throws -> HistoryStore {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = (directory as NSString).appendingPathComponent(Self.fileName)
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        do {
+            _ = try await connection.run("PRAGMA journal_mode=WAL")
+            // The history is a convenience, not a ledger: a power cut may lose
+            // the last webhooks' rows but never corrupts the file (WAL).
+            _ = try await connection.run("PRAGMA synchronous=NORMAL")
+            _ = try await connection.run("PRAGMA busy_timeout=5000")
+            _ = try await connection.run(
+                """
+                CREATE TABLE IF NOT EXISTS webhooks (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    time INTEGER NOT NULL,
+                    method TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    request_headers TEXT NOT NULL,
+                    request_body BLOB NOT NULL,
+                    request_size INTEGER NOT NULL,
+                    request_sha256 TEXT NOT NULL,
+                    status INTEGER,
+                    response_headers TEXT,
+                    response_body BLOB,
+                    response_size INTEGER,
+                    response_sha256 TEXT,
+                    duration_ms REAL,
+                    replay_of TEXT,
+                    delivery_id TEXT,
+                    error TEXT,
+                    state TEXT NOT NULL,
+                    stored_bytes INTEGER NOT NULL
+                )
+                """
+            )
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        return HistoryStore(connection: connection, limits: limits)
+    }
+
+    func close() async {
+        try? await self.connection.close()
+    }
+
+    /// Inserts or updates `records` in one transaction, then evicts the
+    /// oldest rows beyond the bounds. Returns the ids evicted.
+    @discardableResult
+    func write(_ records: [WebhookRecord]) async throws -> [String] {
+        guard !records.isEmpty else { return [] }
+        _ = try await self.connection.run("BEGIN IMMEDIATE")
+        do {
+            for record in records {
+                _ = try await self.connection.run(Self.upsert, Self.binds(record))
+            }
+            let evicted = try await self.connection.run(
+                """
+                DELETE FROM webhooks WHERE seq IN (
+                    SELECT seq FROM (
+                        SELECT seq,
+                            SUM(stored_bytes) OVER (ORDER BY seq DESC) AS total,
+                            ROW_NUMBER() OVER (ORDER BY seq DESC) AS n
+                        FROM webhooks
+                    ) WHERE total > ?1 OR n > ?2
+                ) RETURNING id
+                """,
+                [.integer(self.limits.maxBytes), .integer(self.limits.maxWebhooks)]
+            )
+            _ = try await self.connection.run("COMMIT")
+            return evicted.compactMap { $0.column("id")?.string }
+        } catch {
+            _ = try? await self.connection.run("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Newest first, at most `limit`, older than `before` when given
+    /// (summaries: the bodies are not read).
+    func list(limit: Int, before: String? = nil) async throws -> [WebhookRecord] {
+        let columns = Self.summaryColumns
+        let rows: [SQLiteRow]
+        if let before {
+            rows = try await self.connection.run(
+                "SELECT \(columns) FROM webhooks WHERE seq < (SELECT seq FROM webhooks WHERE id = ?1) ORDER BY seq DESC LIMIT ?2",
+                [.text(before), .integer(limit)]
+            )
+        } else {
+            rows = try await self.connection.run("SELECT \(columns) FROM webhooks ORDER BY seq DESC LIMIT ?1", [.integer(limit)])
+        }
+        return rows.compactMap { Self.record(from: $0, bodies: false) }
+    }
+
+    /// Every id, oldest first.
+    func allIDs() async throws -> [String] {
+        try await self.connection.run("SELECT id FROM webhooks ORDER BY seq ASC").compactMap { $0.column("id")?.string }
+    }
+
+    /// One webhook with its heads and captured bodies.
+    func record(id: String) async throws -> WebhookRecord? {
+        let rows = try await self.connection.run("SELECT * FROM webhooks WHERE id = ?1", [.text(id)])
+        return rows.first.flatMap { Self.record(from: $0, bodies: true) }
+    }
+
+    /// How many webhooks and stored bytes the history holds.
+    func totals() async throws -> (count: Int, bytes: Int) {
+        let row = try await self.connection.run("SELECT COUNT(*) AS n, COALESCE(SUM(stored_bytes), 0) AS bytes FROM webhooks").first
+        return (row?.column("n")?.integer ?? 0, row?.column("bytes")?.integer ?? 0)
+    }
+
+    private static let summaryColumns =
+        "id, time, method, path, request_headers, request_size, request_sha256, status, response_size, response_sha256, duration_ms, replay_of, delivery_id, error, state"
+
+    private static let upsert = """
+        INSERT INTO webhooks (id, time, method, path, request_headers, request_body, request_size, request_sha256,
+            status, response_headers, response_body, response_size, response_sha256, duration_ms, replay_of,
+            delivery_id, error, state, stored_bytes)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+        ON CONFLICT(id) DO UPDATE SET
+            request_headers = excluded.request_headers, request_body = excluded.request_body,
+            request_size = excluded.request_size, request_sha256 = excluded.request_sha256,
+            status = excluded.status, response_headers = excluded.response_headers,
+            response_body = excluded.response_body, response_size = excluded.response_size,
+            response_sha256 = excluded.response_sha256, duration_ms = excluded.duration_ms,
+            error = excluded.error, state = excluded.state, stored_bytes = excluded.stored_bytes
+        """
+
+    private static func binds(_ record: WebhookRecord) -> [SQLiteData] {
+        [
+            .text(record.id),
+            .integer(Int(record.time)),
+            .text(record.method),
+            .text(record.path),
+            .text(Self.encode(record.requestHeaders)),
+            .blob(record.requestBody.bytes),
+            .integer(record.requestBody.size),
+            .text(record.requestBody.sha256),
+            record.status.map { .integer($0) } ?? .null,
+            record.responseHeaders.map { .text(Self.encode($0)) } ?? .null,
+            record.responseBody.map { .blob($0.bytes) } ?? .null,
+            record.responseBody.map { .integer($0.size) } ?? .null,
+            record.responseBody.map { .text($0.sha256) } ?? .null,
+            record.durationMilliseconds.map { .float($0) } ?? .null,
+            record.replayOf.map { .text($0) } ?? .null,
+            record.deliveryID.map { .text($0) } ?? .null,
+            record.error.map { .text($0) } ?? .null,
+            .text(record.state.rawValue),
+            .integer(record.storedBytes),
+        ]
+    }
+
+    private static func record(from row: SQLiteRow, bodies: Bool) -> WebhookRecord? {
+        guard let id = row.column("id")?.string, let time = row.column("time")?.integer,
+            let method = row.column("method")?.string, let path = row.column("path")?.string
+        else { return nil }
+        let requestBytes = bodies ? (row.column("request_body")?.blob ?? ByteBuffer()) : ByteBuffer()
+        let requestSize = row.column("request_size")?.integer ?? 0
+        let requestBody = CapturedBody(
+            bytes: requestBytes,
+            size: requestSize,
+            sha256: row.column("request_sha256")?.string ?? "",
+            truncated: bodies ? requestSize > requestBytes.readableBytes : false
+        )
+        var responseBody: CapturedBody?
+        if let size = row.column("response_size")?.integer {
+            let bytes = bodies ? (row.column("response_body")?.blob ?? ByteBuffer()) : ByteBuffer()
+            responseBody = CapturedBody(
+                bytes: bytes,
+                size: size,
+                sha256: row.column("response_sha256")?.string ?? "",
+                truncated: bodies ? size > bytes.readableBytes : false
+            )
+        }
+        let status = row.column("status")?.integer
+        return WebhookRecord(
+            id: id,
+            time: Int64(time),
+            method: method,
+            path: path,
+            requestHeaders: Self.decode(row.column("request_headers")?.string),
+            requestBody: requestBody,
+            status: status,
+            responseHeaders: row.column("response_headers")?.string.map { Self.decode($0) },
+            responseBody: responseBody,
+            durationMilliseconds: row.column("duration_ms")?.double,
+            replayOf: row.column("replay_of")?.string,
+            deliveryID: row.column("delivery_id")?.string,
+            error: row.column("error")?.string,
+            state: WebhookRecord.State(rawValue: row.column("state")?.string ?? "") ?? .complete
+        )
+    }
+
+    /// Heads as JSON `[["Name","value"],…]`: order, repeats and case kept.
+    static func encode(_ headers: [HeaderField]) -> String {
+        JSONText.string(WebhookRecord.headersJSON(headers))
+    }
+
+    static func decode(_ text: String?) -> [HeaderField] {
+        guard let data = text?.data(using: .utf8),
+            let pairs = (try? JSONSerialization.jsonObject(with: data)) as? [[String]]
+        else { return [] }
+        return pairs.compactMap { $0.count == 2 ? HeaderField($0[0], $0[1]) : nil }
+    }
+}
+
+extension SQLiteConnection {
+    /// Runs one statement to the end even when the calling task is
+    /// cancelled (a sender leaving must not roll back a batch).
+    fileprivate func run(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        let future: EventLoopFuture<[SQLiteRow]> = self.query(sql, binds)
+        return try await future.get()
+    }
+}

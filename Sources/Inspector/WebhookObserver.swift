@@ -1,0 +1,63 @@
+public import NIOCore
+
+/// The one seam between the client's data path and the inspector: it sees
+/// each webhook's exchange with the local app as it streams (request head,
+/// request body chunks, response head, response body chunks, end or error).
+///
+/// The client's `LocalForwarder` calls it for live webhooks and for replays.
+/// Whatever the data path becomes (docs/inspector.md, "The capture seam"), it
+/// must keep calling these methods in this order for every exchange. None of
+/// them awaits: an implementation hands the data off and returns, so
+/// observing never slows the tunnel.
+public protocol WebhookObserver: Sendable {
+    /// A webhook's request head arrived; the returned exchange gets the rest.
+    func webhookStarted(_ head: ObservedRequestHead) -> any WebhookExchangeObserver
+}
+
+/// The rest of one exchange, after its request head.
+public protocol WebhookExchangeObserver: Sendable {
+    /// The id the inspector gave this webhook (`/api/webhooks/{id}`).
+    var id: String { get }
+    /// One chunk of the request body, in order, as it is sent to the local app.
+    func requestBody(_ chunk: ByteBuffer)
+    /// The local app's (or the tunnel's own error) response head.
+    func responseHead(status: Int, headers: [HeaderField])
+    /// One chunk of the response body, in order, as it goes back to the sender.
+    func responseBody(_ chunk: ByteBuffer)
+    /// The exchange ended; `error` is set when it did not end normally
+    /// (the local app unreachable or too slow, the sender gone).
+    func finished(error: String?)
+}
+
+/// One header line exactly as received: name case, order and repeats kept.
+public struct HeaderField: Sendable, Hashable {
+    public var name: String
+    public var value: String
+
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// What the observer learns when a webhook starts.
+public struct ObservedRequestHead: Sendable {
+    public var method: String
+    /// Path and query after the channel (`/github?x=1`).
+    public var path: String
+    public var headers: [HeaderField]
+    /// The webhook this one replays, if it is a replay.
+    public var replayOf: String?
+
+    public init(method: String, path: String, headers: [HeaderField], replayOf: String? = nil) {
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.replayOf = replayOf
+    }
+
+    /// The server's delivery id for a webhook it queued while the client was away.
+    var deliveryID: String? {
+        self.headers.first { $0.name.lowercased() == "x-webhook-delivery-id" }?.value
+    }
+}

@@ -1,0 +1,38 @@
+import Crypto
+import Foundation
+import NIOCore
+import Testing
+
+@testable import Inspector
+
+@Suite struct BodyCaptureTests {
+    @Test func aBodyAboveTheLimitKeepsItsFirstBytesItsSizeAndItsHash() {
+        var capture = BodyCapture(limit: 1_000)
+        var whole = [UInt8]()
+        for index in 0..<50 {
+            let chunk = [UInt8](repeating: UInt8(index), count: 333)
+            whole += chunk
+            capture.append(ByteBuffer(bytes: chunk))
+        }
+        let body = capture.finish()
+        #expect(body.size == 50 * 333)
+        #expect(body.truncated)
+        #expect(Array(body.bytes.readableBytesView) == Array(whole.prefix(1_000)))
+        #expect(body.sha256 == SHA256.hash(data: whole).map { String(format: "%02x", $0) }.joined())
+    }
+
+    @Test func aBodyWithinTheLimitIsKeptWhole() {
+        var capture = BodyCapture(limit: 1_000)
+        capture.append(ByteBuffer(string: "abc"))
+        capture.append(ByteBuffer(string: "def"))
+        let body = capture.finish()
+        #expect(String(buffer: body.bytes) == "abcdef")
+        #expect(!body.truncated)
+        #expect(body.sha256 == "bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721")
+    }
+
+    @Test func anEmptyBodyHasTheEmptyHash() {
+        #expect(CapturedBody.empty.sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(CapturedBody.empty.size == 0)
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import NIOCore
+import Testing
+
+@testable import Inspector
+
+/// The history against a real SQLite file in a fresh directory.
+@Suite struct HistoryStoreTests {
+    static func directory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("wow-inspector-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func record(_ index: Int, body: String = "{}", limit: Int = 1 << 20) -> WebhookRecord {
+        var capture = BodyCapture(limit: limit)
+        capture.append(ByteBuffer(string: body))
+        return WebhookRecord(
+            id: "webhook-\(index)",
+            time: 1_700_000_000_000 + Int64(index),
+            method: "POST",
+            path: "/hook/\(index)?x=1",
+            requestHeaders: [HeaderField("Content-Type", "application/json"), HeaderField("X-Repeat", "a"), HeaderField("x-repeat", "b")],
+            requestBody: capture.finish(),
+            status: 200,
+            responseHeaders: [HeaderField("Content-Length", "2")],
+            responseBody: BodyCapture(limit: limit).finish(),
+            durationMilliseconds: 1.5,
+            state: .complete
+        )
+    }
+
+    static let logger = Logger(label: "test")
+
+    @Test func aRecordReadBackHasItsHeadsInOrderWithRepeatsAndCase() async throws {
+        let store = try await HistoryStore.open(directory: try Self.directory(), limits: HistoryLimits(), logger: Self.logger)
+        try await store.write([Self.record(1, body: #"{"a":1}"#)])
+        let record = try #require(try await store.record(id: "webhook-1"))
+        #expect(
+            record.requestHeaders == [
+                HeaderField("Content-Type", "application/json"), HeaderField("X-Repeat", "a"), HeaderField("x-repeat", "b"),
+            ]
+        )
+        #expect(String(buffer: record.requestBody.bytes) == #"{"a":1}"#)
+        #expect(record.path == "/hook/1?x=1")
+        #expect(record.status == 200)
+        await store.close()
+    }
+
+    @Test func theHistorySurvivesClosingAndReopeningTheFile() async throws {
+        let directory = try Self.directory()
+        let first = try await HistoryStore.open(directory: directory, limits: HistoryLimits(), logger: Self.logger)
+        try await first.write([Self.record(1), Self.record(2)])
+        await first.close()
+        let second = try await HistoryStore.open(directory: directory, limits: HistoryLimits(), logger: Self.logger)
+        #expect(try await second.list(limit: 10).map(\.id) == ["webhook-2", "webhook-1"])
+        #expect(FileManager.default.fileExists(atPath: directory + "/inspector.sqlite"))
+        await second.close()
+    }
+
+    @Test func theCountBoundEvictsTheOldestFirst() async throws {
+        let store = try await HistoryStore.open(
+            directory: try Self.directory(),
+            limits: HistoryLimits(maxWebhooks: 3),
+            logger: Self.logger
+        )
+        for index in 1...5 { try await store.write([Self.record(index)]) }
+        #expect(try await store.list(limit: 10).map(\.id) == ["webhook-5", "webhook-4", "webhook-3"])
+        await store.close()
+    }
+
+    @Test func theByteBoundEvictsTheOldestFirst() async throws {
+        let body = String(repeating: "x", count: 10_000)
+        let one = Self.record(0, body: body).storedBytes
+        // Room for two and a half records.
+        let store = try await HistoryStore.open(
+            directory: try Self.directory(),
+            limits: HistoryLimits(maxBytes: one * 5 / 2),
+            logger: Self.logger
+        )
+        var evicted: [String] = []
+        for index in 1...4 { evicted += try await store.write([Self.record(index, body: body)]) }
+        #expect(try await store.list(limit: 10).map(\.id) == ["webhook-4", "webhook-3"])
+        #expect(evicted == ["webhook-1", "webhook-2"])
+        let totals = try await store.totals()
+        #expect(totals.bytes <= one * 5 / 2)
+        await store.close()
+    }
+
+    @Test func aNewerVersionOfAWebhookReplacesItsRowAndKeepsItsPlace() async throws {
+        let store = try await HistoryStore.open(directory: try Self.directory(), limits: HistoryLimits(), logger: Self.logger)
+        var started = Self.record(1)
+        started.state = .inProgress
+        started.status = nil
+        started.responseBody = nil
+        try await store.write([started, Self.record(2)])
+        try await store.write([Self.record(1, body: "done")])
+        #expect(try await store.list(limit: 10).map(\.id) == ["webhook-2", "webhook-1"])
+        let record = try #require(try await store.record(id: "webhook-1"))
+        #expect(record.state == .complete)
+        #expect(String(buffer: record.requestBody.bytes) == "done")
+        await store.close()
+    }
+
+    @Test func listingPagesBackwardsFromAnID() async throws {
+        let store = try await HistoryStore.open(directory: try Self.directory(), limits: HistoryLimits(), logger: Self.logger)
+        try await store.write((1...5).map { Self.record($0) })
+        #expect(try await store.list(limit: 2, before: "webhook-4").map(\.id) == ["webhook-3", "webhook-2"])
+        await store.close()
+    }
+
+    @Test func theCaptureCommitsEachWebhookAndAnnouncesItAfterward() async throws {
+        let store = try await HistoryStore.open(directory: try Self.directory(), limits: HistoryLimits(), logger: Self.logger)
+        let events = EventHub()
+        let (_, stream) = events.subscribe()
+        let writer = HistoryWriter(store: store, events: events, logger: Self.logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await writer.run() }
+            let observer = CaptureObserver(writer: writer, captureLimit: 4)
+            let exchange = observer.webhookStarted(ObservedRequestHead(method: "POST", path: "/x", headers: [HeaderField("A", "1")]))
+            exchange.requestBody(ByteBuffer(string: "hello "))
+            exchange.requestBody(ByteBuffer(string: "world"))
+            exchange.responseHead(status: 201, headers: [HeaderField("B", "2")])
+            exchange.responseBody(ByteBuffer(string: "ok"))
+            exchange.finished(error: nil)
+            await writer.flush()
+            let record = try #require(try await store.record(id: exchange.id))
+            #expect(record.state == .complete)
+            #expect(record.status == 201)
+            #expect(String(buffer: record.requestBody.bytes) == "hell")
+            #expect(record.requestBody.size == 11 && record.requestBody.truncated)
+            var iterator = stream.makeAsyncIterator()
+            let event = try #require(await iterator.next())
+            #expect(event.hasPrefix("event: webhook\ndata: {"))
+            #expect(event.contains(exchange.id))
+            writer.finish()
+        }
+        await store.close()
+    }
+}
