@@ -276,6 +276,14 @@ run_wrk() { # url size concurrency
   W_BAD=$((${non2xx:-0} + ${errors:-0}))
   [ "$W_BAD" = 0 ] || fail "$1 c=$3 $2 B: ${non2xx:-0} non-2xx, ${errors:-0} socket errors"
 }
+# CPU time (user + system, clock ticks) of processes, from /proc/PID/stat.
+ticks() {
+  local total=0 pid
+  for pid in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
+  echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+declare -A CPU=() # "size c column" -> CPU microseconds per request of the relay's processes
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 mkdir -p "$WORK/results"
@@ -294,6 +302,8 @@ load_points() {
   server=$(port_of server)
   client_start tunnel_off "$server" "http://127.0.0.1:$app_port" "$WORK/state-off" "${INSPECT_OFF[@]}"
   local columns=(direct chain off)
+  # The relay's processes per column, whose CPU time per request is reported.
+  local -A relay=([chain]="$proxy1_PID $proxy2_PID" [off]="$server_PID $tunnel_off_PID")
   local -A url=(
     [direct]="http://127.0.0.1:$app_port/bench"
     [chain]="http://127.0.0.1:$chain1/bench"
@@ -304,6 +314,7 @@ load_points() {
     inspect_port=$(free_port)
     client_start tunnel_on "$server" "http://127.0.0.1:$app_port" "$WORK/state-on" --inspect "127.0.0.1:$inspect_port"
     columns+=(on)
+    relay[on]="$server_PID $tunnel_on_PID"
     url[on]="http://127.0.0.1:$server/webhook/$tunnel_on_CHANNEL/bench"
   fi
   local name
@@ -316,9 +327,16 @@ load_points() {
     for c in $CONCURRENCY; do
       local line="$size $c"
       for name in "${columns[@]}"; do
+        local pids=() before=0 cpu="-"
+        read -r -a pids <<<"${relay[$name]:-}"
+        [ "${#pids[@]}" = 0 ] || before=$(ticks "${pids[@]}")
         run_wrk "${url[$name]}" "$size" "$c"
-        printf '  %-6s %-4s %-7s %8s req/s  p50 %7s ms  p99 %8s ms  %s requests, %s failed\n' \
-          "$((size / 1024))KiB" "c=$c" "$name" "$W_RPS" "$W_P50" "$W_P99" "$W_REQUESTS" "$W_BAD"
+        if [ "${#pids[@]}" != 0 ] && [ "${W_REQUESTS:-0}" -gt 0 ]; then
+          cpu=$(awk -v t=$(($(ticks "${pids[@]}") - before)) -v hz="$HZ" -v n="$W_REQUESTS" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
+        fi
+        CPU["$size $c $name"]=$cpu
+        printf '  %-6s %-4s %-7s %8s req/s  p50 %7s ms  p99 %8s ms  %s requests, %s failed, relay CPU %s us/request\n' \
+          "$((size / 1024))KiB" "c=$c" "$name" "$W_RPS" "$W_P50" "$W_P99" "$W_REQUESTS" "$W_BAD" "$cpu"
         line="$line $name $W_RPS $W_P50 $W_P99 $W_BAD"
       done
       echo "$line" >>"$RESULTS"
@@ -360,6 +378,14 @@ print_table() {
       on_off=$(ratio "$on" "$o")
     fi
     echo "| $((size / 1024)) KiB c=$c rps (p50) | $d ($dp50 ms) | $ch ($cp50 ms) | $o ($op50 ms) | $cell_on | $(ratio "$o" "$ch") | $on_chain | $on_off | $((db + cb + ob + ${onb:-0})) |"
+  done <"$RESULTS"
+  echo
+  echo "CPU per request of the relay's processes (user + system, from /proc/PID/stat over the wrk run):"
+  echo "| point | chain: both nginx proxies | tunnel off: server + client | tunnel on: server + client | off / chain |"
+  echo "|---|---|---|---|---|"
+  while read -r size c _; do
+    local k="$size $c"
+    echo "| $((size / 1024)) KiB c=$c | ${CPU[$k chain]:-} µs | ${CPU[$k off]:-} µs | ${CPU[$k on]:--} µs | $(ratio "${CPU[$k off]:-0}" "${CPU[$k chain]:-0}") |"
   done <"$RESULTS"
 }
 
