@@ -148,7 +148,7 @@ struct MetricsTests {
             let text = try await Sender.send(.GET, "\(server.url)/metrics").text
             #expect(text.contains("wow_channels_issued_total 1"))
             #expect(text.contains("wow_channels_connected 1"))
-            #expect(text.contains(#"wow_webhooks_total{code="200"} 1"#))
+            #expect(text.contains(#"wow_webhooks_total{code="201"} 1"#))
             #expect(text.contains(#"wow_webhooks_total{code="404"} 1"#))
             #expect(!text.contains("status=\""))
             #expect(text.contains("wow_webhook_request_bytes 5"))
