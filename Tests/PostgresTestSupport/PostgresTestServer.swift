@@ -121,13 +121,16 @@ public final class PostgresTestServer: Sendable {
     @discardableResult
     private static func tool(_ path: String, _ arguments: [String], runAs: String?) async throws -> String {
         let process = Process()
-        if let runAs {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", runAs, "--", path] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-        }
+        // Foundation learns that a child ended only once every holder of a
+        // descriptor it gives the child has closed it, and `pg_ctl start`
+        // leaves the server running with everything it inherited: the tool
+        // would never be seen to end. So bash closes what is above stderr
+        // before it becomes the tool.
+        let command = (runAs.map { ["/usr/sbin/runuser", "-u", $0, "--"] } ?? []) + [path] + arguments
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [
+            "-c", #"for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-"; done; exec "$@""#, "bash",
+        ] + command
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("pg-tool-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
