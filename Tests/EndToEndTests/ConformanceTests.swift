@@ -142,17 +142,18 @@ struct ConformanceTests {
                 let answer = try await rawUntilClose(
                     port: server.port,
                     "POST /webhook/\(id) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                    timeout: .seconds(3)
+                    timeout: .seconds(5)
                 )
                 #expect(answer.hasPrefix("HTTP/1.1 404"), "\(id.prefix(60)): \(answer.prefix(200))")
                 #expect(answer.contains("channel ids are UUIDs"), "\(id.prefix(60))")
-                #expect(ContinuousClock.now - started < .seconds(1), "\(id.prefix(60))")
+                // A held id would get nothing for the 10 s hold; 3 s leaves room for a loaded machine.
+                #expect(ContinuousClock.now - started < .seconds(3), "\(id.prefix(60))")
                 // The WebSocket endpoint refuses them at once too, upgrade or not.
                 if !id.contains("/") && !id.hasPrefix(".") {
                     #expect(
-                        try await withTimeout("/ws refusal", .seconds(3)) { try await upgradeStatus(server: server, channel: id, token: nil) } == 404
+                        try await withTimeout("/ws refusal", .seconds(5)) { try await upgradeStatus(server: server, channel: id, token: nil) } == 404
                     )
-                    #expect(try await Sender.send(.GET, "\(server.url)/ws/\(id)", timeout: .seconds(3)).status == 404)
+                    #expect(try await Sender.send(.GET, "\(server.url)/ws/\(id)", timeout: .seconds(5)).status == 404)
                 }
             }
             // A UUID this fresh server does not know may be a client about to reconnect: held, not answered.
