@@ -81,8 +81,7 @@ struct InspectorBrowserTests {
         _ body: @Sendable (ClientHandle, String, WebDriver) async throws -> T
     ) async throws -> T {
         try await Tunnel.withTunnel(clientArguments: ["--inspect", "127.0.0.1:0"] + clientArguments, app: Self.recordingApp(recorder)) { _, client in
-            let line = try await client.process.waitForLine(containing: "Inspect webhooks at http://")
-            let inspector = String(line[line.range(of: "http://")!.lowerBound...]).trimmingCharacters(in: .whitespaces)
+            let inspector = try #require(client.inspectorURL)
             return try await WebDriver.withBrowser { browser in
                 try await browser.open(inspector + "/")
                 try await browser.waitUntil(

@@ -53,8 +53,8 @@ enum InspectorPage {
         </header>
         <form id="filters" class="filters" autocomplete="off">
           <label>Method <select id="filter-method" data-testid="filter-method">
-            <option value="">any</option><option>GET</option><option>POST</option><option>PUT</option>
-            <option>PATCH</option><option>DELETE</option><option>HEAD</option><option>OPTIONS</option>
+            <option value="">any</option><option value="GET">GET</option><option value="POST">POST</option><option value="PUT">PUT</option>
+            <option value="PATCH">PATCH</option><option value="DELETE">DELETE</option><option value="HEAD">HEAD</option><option value="OPTIONS">OPTIONS</option>
           </select></label>
           <label>Status <input id="filter-status" data-testid="filter-status" placeholder="2xx, 404" size="9"></label>
           <label>Path <input id="filter-path" data-testid="filter-path" placeholder="/github" size="14"></label>
