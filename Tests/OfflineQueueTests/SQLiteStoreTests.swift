@@ -10,7 +10,7 @@ import Testing
 @Suite struct SQLiteStoreTests {
     @Test func theDataDirectoryIsCreatedPrivateAndTheDatabaseIsInWALMode() async throws {
         let harness = try await StoreHarness(.sqlite)
-        defer { harness.remove() }
+        defer { harness.removeDirectory() }
         let store = try await harness.open()
         let attributes = try FileManager.default.attributesOfItem(atPath: harness.directory.path)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o700)
@@ -23,7 +23,7 @@ import Testing
 
     @Test func aSecondStoreOnTheSameDirectoryIsRefused() async throws {
         let harness = try await StoreHarness(.sqlite)
-        defer { harness.remove() }
+        defer { harness.removeDirectory() }
         let store = try await harness.open()
         await #expect(throws: OfflineQueueError.self) { _ = try await harness.open() }
         try await store.close()
@@ -42,7 +42,7 @@ import Testing
 
     @Test func aWebhookAnIngestLeftHalfStoredIsRemovedAtTheNextOpen() async throws {
         let harness = try await StoreHarness(.sqlite)
-        defer { harness.remove() }
+        defer { harness.removeDirectory() }
         var store = try await harness.open()
         let ingest = try await store.beginIngest(channelID: "c1", head: Sample.head(), declaredLength: nil)
         try await ingest.append(Sample.body(300_000))
@@ -64,7 +64,7 @@ import Testing
 
     @Test func aLeaseHeldWhenTheServerStoppedIsReleasedAtTheNextOpen() async throws {
         let harness = try await StoreHarness(.sqlite)
-        defer { harness.remove() }
+        defer { harness.removeDirectory() }
         var store = try await harness.open()
         let queued = try await Sample.queue(store, channel: "c1", body: Sample.body(10))
         #expect(try await store.claimNext(channelID: "c1", owner: "r1", lease: .seconds(600))?.id == queued.id)
@@ -76,7 +76,7 @@ import Testing
 
     @Test func aCommitFromACancelledTaskIsStillDurable() async throws {
         let harness = try await StoreHarness(.sqlite)
-        defer { harness.remove() }
+        defer { harness.removeDirectory() }
         var store = try await harness.open()
         let opened = store
         let task = Task {

@@ -3,10 +3,44 @@ import HTTPTypes
 import Logging
 import NIOCore
 import OfflineQueue
+import PostgresTestSupport
 
-/// The stores the suite runs against.
+/// The stores the suite runs against: PostgreSQL only where it is installed
+/// (``PostgresStoreTests`` says when it is not).
 enum Backend: String, CaseIterable, Sendable {
     case sqlite
+    case postgres
+
+    static var allCases: [Backend] { PostgresTestServer.isAvailable ? [.sqlite, .postgres] : [.sqlite] }
+}
+
+/// One PostgreSQL server for the tests running at a time; every test gets a
+/// database of its own. The last test to let go stops the server.
+actor SharedPostgres {
+    static let shared = SharedPostgres()
+
+    private var server: Task<PostgresTestServer, any Error>?
+    private var users = 0
+
+    func acquire() async throws -> PostgresTestServer {
+        users += 1
+        let task = server ?? Task { try await PostgresTestServer.start() }
+        server = task
+        do {
+            return try await task.value
+        } catch {
+            users -= 1
+            if users == 0 { server = nil }
+            throw error
+        }
+    }
+
+    func release() async {
+        users -= 1
+        guard users == 0, let task = server else { return }
+        server = nil
+        try? await task.value.stop()
+    }
 }
 
 /// A store in a fresh place (a temp directory), and what it takes to open it
@@ -15,6 +49,8 @@ struct StoreHarness: Sendable {
     let backend: Backend
     let directory: URL
     let limits: OfflineQueueLimits
+    /// The database's URL (PostgreSQL).
+    let url: String?
 
     static let logger = Logger(label: "offline-queue-tests")
 
@@ -22,12 +58,26 @@ struct StoreHarness: Sendable {
         self.backend = backend
         self.limits = limits
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("offline-queue-\(UUID().uuidString)")
+        switch backend {
+        case .sqlite:
+            url = nil
+        case .postgres:
+            let server = try await SharedPostgres.shared.acquire()
+            do {
+                url = try await server.createDatabase("q" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))
+            } catch {
+                await SharedPostgres.shared.release()
+                throw error
+            }
+        }
     }
 
     func open(limits: OfflineQueueLimits? = nil) async throws -> any OfflineQueueStore {
         switch backend {
         case .sqlite:
             try await OfflineQueue.open(dataDirectory: directory, limits: limits ?? self.limits, logger: Self.logger)
+        case .postgres:
+            try await OfflineQueue.open(url: url!, limits: limits ?? self.limits, logger: Self.logger)
         }
     }
 
@@ -38,19 +88,47 @@ struct StoreHarness: Sendable {
         _ body: (StoreHarness, any OfflineQueueStore) async throws -> Void
     ) async throws {
         let harness = try await StoreHarness(backend, limits: limits)
-        defer { harness.remove() }
-        let store = try await harness.open()
         do {
-            try await body(harness, store)
-            try await store.close()
+            let store = try await harness.open()
+            do {
+                try await body(harness, store)
+                try await store.close()
+            } catch {
+                try? await store.close()
+                throw error
+            }
         } catch {
-            try? await store.close()
+            await harness.remove()
             throw error
         }
+        await harness.remove()
     }
 
-    func remove() {
+    /// A harness for `body`, which opens and closes stores itself.
+    static func withHarness(
+        _ backend: Backend,
+        limits: OfflineQueueLimits = OfflineQueueLimits(),
+        _ body: (StoreHarness) async throws -> Void
+    ) async throws {
+        let harness = try await StoreHarness(backend, limits: limits)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.remove()
+            throw error
+        }
+        await harness.remove()
+    }
+
+    func removeDirectory() {
         try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Removes the directory; lets go of the PostgreSQL server (its
+    /// database goes with it when the last test stops it).
+    func remove() async {
+        try? FileManager.default.removeItem(at: directory)
+        if backend == .postgres { await SharedPostgres.shared.release() }
     }
 }
 
