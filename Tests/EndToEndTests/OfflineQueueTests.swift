@@ -3,8 +3,11 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWSClient
+import Logging
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import Synchronization
 import Testing
 
@@ -360,6 +363,44 @@ struct OfflineQueueTests {
                 try await waitUntil("the queued webhook is delivered") { try await metric(server, "wow_queue_delivered_total") == 1 }
                 await second.process.stop()
             }
+        }
+    }
+
+    @Test("The original Go client's framing: a webhook queued before it connects reaches it whole, marked, and is removed")
+    func legacyClientGetsQueuedWebhook() async throws {
+        try await Tunnel.withServer(["--offline-hold", "200ms"]) { server in
+            // `/new` without X-Webhook-When-Offline, as the Go client calls it: queue mode.
+            let channel = try await issueChannel(server)
+            let id = try QueueTest.queuedID(
+                try await Sender.send(.POST, "\(server.url)/webhook/\(channel.channel_id)/legacy?q=1", body: ByteBuffer(string: #"{"old":"client"}"#))
+            )
+            let captured = Mutex("")
+            _ = try await withTimeout("the queued webhook at the legacy client", .seconds(30)) {
+                try await WebSocketClient.connect(
+                    url: "ws://127.0.0.1:\(server.port)/ws/\(channel.channel_id)",
+                    configuration: .init(maxFrameSize: 1 << 20),
+                    logger: Logger(label: "legacy-client")
+                ) { inbound, outbound, _ in
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        guard case .text(let text) = message else { continue }
+                        let envelope = try JSONDecoder().decode(LegacyClientTests.Envelope.self, from: Data(text.utf8))
+                        let request = String(decoding: Data(base64Encoded: envelope.payload) ?? Data(), as: UTF8.self)
+                        let response = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+                        let answer = LegacyClientTests.Envelope(req_id: envelope.req_id, payload: Data(response.utf8).base64EncodedString())
+                        try await outbound.write(.text(String(decoding: try JSONEncoder().encode(answer), as: UTF8.self)))
+                        try await waitUntil("the delivery is recorded") { try await metric(server, "wow_queue_delivered_total") == 1 }
+                        captured.withLock { $0 = request }
+                        try await outbound.close(.normalClosure, reason: nil)
+                        return
+                    }
+                }
+            }
+            let request = captured.withLock { $0 }
+            #expect(request.hasPrefix("POST /webhook/\(channel.channel_id)/legacy?q=1 HTTP/1.1\r\n"))
+            #expect(request.lowercased().contains("x-webhook-delivery-id: \(id)\r\n"))
+            #expect(request.lowercased().contains("x-webhook-delivery-attempt: 1\r\n"))
+            #expect(request.hasSuffix(#"{"old":"client"}"#))
+            try await waitUntil("the queue is empty") { try await metric(server, "wow_queue_depth") == 0 }
         }
     }
 
