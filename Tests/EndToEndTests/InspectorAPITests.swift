@@ -351,6 +351,9 @@ struct InspectorAPITests {
             #expect(response.status == .ok)
             #expect(String(buffer: try await response.body.collect(upTo: 1024)) == "\(size)")
             let list = try await Self.waitForList(inspector, "the large webhook") { $0.first?["state"] as? String == "complete" }
+            // Streamed and captured (the row is committed): the peak so far is what capture cost.
+            let peak = try #require(client.process.peakResidentBytes())
+            #expect(peak < LargeBodyTests.memoryLimit, "client VmHWM \(peak / 1024 / 1024) MiB")
             let id = try #require(list.first?["id"] as? String)
             let detail = try Self.json(try await Sender.send(.GET, inspector + "/api/webhooks/\(id)"))
             let request = try #require(detail["request"] as? [String: Any])
@@ -361,11 +364,67 @@ struct InspectorAPITests {
             #expect(head.count == 1 << 20)
             // The generator's chunk k is 64 KiB of byte k: the first MiB is chunks 0...15.
             #expect(head.first == 0 && head[GeneratedBody.chunkSize] == 1 && head.last == 15)
-            let peak = try #require(client.process.peakResidentBytes())
-            #expect(peak < LargeBodyTests.memoryLimit, "client VmHWM \(peak / 1024 / 1024) MiB")
             // Not replayable as it was: only its head is kept.
             let replay = try await Sender.send(.POST, inspector + "/api/webhooks/\(id)/replay")
             #expect(replay.status == 409)
+        }
+    }
+
+    @Test("The replay command prints the new answer, and exits 1 for an unknown id or no inspector")
+    func replayCommand() async throws {
+        let recorder = Recorder()
+        try await Self.withInspector(recorder) { _, client, inspector in
+            _ = try await Sender.send(.POST, client.webhookURL + "/cmd", body: ByteBuffer(string: #"{"a":1}"#))
+            let list = try await Self.waitForList(inspector, "the webhook") { $0.first?["state"] as? String == "complete" }
+            let id = try #require(list.first?["id"] as? String)
+            let address = String(inspector.dropFirst("http://".count))
+            let body = try Tunnel.makeStateDirectory() + "/body.json"
+            try Data(#"{"a":2}"#.utf8).write(to: URL(fileURLWithPath: body))
+            try await withProcess(["replay", id, "--inspect", address, "--edit-body", body, "--sign", "github:cmd-secret"]) { process in
+                let line = try await process.waitForLine(containing: "Replayed \(id) as ")
+                #expect(line.contains(": 200"))
+                #expect(await process.waitForExit() == 0)
+            }
+            let received = try #require(recorder.all.last)
+            #expect(String(decoding: received.body, as: UTF8.self) == #"{"a":2}"#)
+            let mac = HMAC<SHA256>.authenticationCode(for: Array(#"{"a":2}"#.utf8), using: SymmetricKey(data: Array("cmd-secret".utf8)))
+            #expect(
+                received.headers.contains {
+                    $0.0.lowercased() == "x-hub-signature-256" && $0.1 == "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+                }
+            )
+            try await withProcess(["replay", "no-such-id", "--inspect", address]) { process in
+                #expect(await process.waitForExit() == 1)
+            }
+            try await withProcess(["replay", id, "--inspect", "127.0.0.1:1"]) { process in
+                #expect(await process.waitForExit() == 1)
+            }
+        }
+    }
+
+    @Test("The event stream announces a webhook when it is captured and when it completes")
+    func eventStream() async throws {
+        let recorder = Recorder()
+        try await Self.withInspector(recorder) { _, client, inspector in
+            let response = try await Sender.client.execute(HTTPClientRequest(url: inspector + "/api/events"), timeout: .seconds(30))
+            #expect(response.headers.first(name: "Content-Type") == "text/event-stream")
+            try await withTimeout("two webhook events", .seconds(20)) {
+                var text = ""
+                var sent = false
+                for try await chunk in response.body {
+                    text += String(buffer: chunk)
+                    if !sent, text.contains(": connected") {
+                        sent = true
+                        _ = try await Sender.send(.POST, client.webhookURL + "/live", body: ByteBuffer(string: "x"))
+                    }
+                    let events = text.components(separatedBy: "\n\n").filter { $0.hasPrefix("event: webhook\ndata: ") }
+                    if events.contains(where: { $0.contains(#""state":"complete""#) && $0.contains(#""path":"/live""#) }) {
+                        #expect(events.first?.contains(#""path":"/live""#) == true)
+                        return
+                    }
+                }
+                Issue.record("the event stream ended")
+            }
         }
     }
 }
