@@ -24,10 +24,8 @@ extension RelayServer {
     }
 
     private static func openStore(_ settings: OfflineQueueSettings, logger: Logger) async throws -> any OfflineQueueStore {
-        if settings.queueURL != nil {
-            // TEMPORARY until the PostgreSQL store lands.
-            struct NotYet: Error, CustomStringConvertible { var description: String { "PostgreSQL support is not built yet" } }
-            throw NotYet()
+        if let url = settings.queueURL {
+            return try await OfflineQueue.open(url: url, limits: settings.limits, logger: logger)
         }
         return try await OfflineQueue.open(
             dataDirectory: URL(fileURLWithPath: settings.dataDirectory),
