@@ -165,7 +165,10 @@ metric() { # port name: a metric's value summed over its labels, from /metrics
   curl -sf "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m || index($1, m "{") == 1 { s += $2; found = 1 } END { if (found) printf "%d", s; else print "" }'
 }
 help_has() { # subcommand flag
-  "$BIN" "$1" --help 2>&1 | grep -q -- "$2"
+  # (not piped into grep -q: with pipefail, grep exiting early fails the pipeline on SIGPIPE)
+  local text
+  text=$("$BIN" "$1" --help 2>&1 || true)
+  grep -q -- "$2" <<<"$text"
 }
 
 # One nginx of ours: worker_processes 1 with no master (one process that is
@@ -646,7 +649,7 @@ targets() {
   check "failed requests in the load points" "$failed" "<=" 0
 }
 
-echo "binary: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))   $(date -u '+%Y-%m-%d %H:%M UTC')   $(nproc) cores"
+echo "binary: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))   $(date -u '+%Y-%m-%d %H:%M UTC')   $(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg)"
 if [ "$IDLE_ONLY" = 1 ]; then
   idle_phase
 else
@@ -657,6 +660,7 @@ else
   [ -z "$IDLE_CLIENTS" ] || idle_phase
   [ "$SMOKE" = 1 ] || targets # (a debug build says nothing about them)
 fi
+echo "load average at the end: $(cut -d" " -f1-3 /proc/loadavg)"
 if [ "$FAILED" != 0 ]; then
   echo "the benchmark saw failed requests or phases (lines with !! above)" >&2
   exit 1
