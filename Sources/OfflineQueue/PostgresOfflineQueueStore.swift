@@ -397,27 +397,31 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         let cursor = ChunkCursor()
         return AsyncThrowingStream {
             guard let index = cursor.next() else { return nil }
-            let chunk = try await self.chunk(of: id, index: index)
-            if chunk == nil { cursor.finish() }
+            guard let (chunk, isLast) = try await self.chunk(of: id, index: index) else {
+                cursor.finish()
+                return nil
+            }
+            if isLast { cursor.finish() }
             return chunk
         }
     }
 
-    private func chunk(of id: String, index: Int) async throws -> ByteBuffer? {
-        if index == 0 {
-            var found = false
-            for try await _ in try await client.query("SELECT chunk_count FROM wow_queue_webhooks WHERE id = \(id)", logger: logger).decode(Int.self)
-            {
-                found = true
-            }
-            guard found else { throw OfflineQueueError.unknownWebhook }
-        }
+    /// Chunk `index` and whether it is the last, in one round trip; nil past
+    /// the end. Throws when the webhook is not stored.
+    private func chunk(of id: String, index: Int) async throws -> (ByteBuffer, Bool)? {
         let rows = try await client.query(
-            "SELECT data FROM wow_queue_body_chunks WHERE webhook_id = \(id) AND idx = \(index)",
+            """
+            SELECT w.chunk_count, c.data FROM wow_queue_webhooks w
+            LEFT JOIN wow_queue_body_chunks c ON c.webhook_id = w.id AND c.idx = \(index)
+            WHERE w.id = \(id)
+            """,
             logger: logger
         )
-        for try await data in rows.decode(ByteBuffer.self) { return data }
-        return nil
+        for try await (count, data) in rows.decode((Int, ByteBuffer?).self) {
+            guard let data else { return nil }
+            return (data, index + 1 >= count)
+        }
+        throw OfflineQueueError.unknownWebhook
     }
 
     public func markDelivered(id: String) async throws {

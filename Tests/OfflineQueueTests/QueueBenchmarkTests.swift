@@ -49,6 +49,16 @@ struct QueueBenchmarkTests {
         }
     }
 
+    /// What one statement costs on this build: sequential `mode(channelID:)` reads.
+    @Test(arguments: Backend.allCases)
+    func roundTripsOfOneSmallRead(_ backend: Backend) async throws {
+        try await StoreHarness.with(backend) { _, store in
+            let started = ContinuousClock.now
+            for _ in 0..<2_000 { _ = try await store.mode(channelID: "c1") }
+            print("QUEUE_BENCH \(backend): \(Self.rate(2_000, ContinuousClock.now - started)) sequential small reads/s")
+        }
+    }
+
     static func rate(_ count: Int, _ duration: Duration) -> Int {
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         return Int(Double(count) / seconds)
