@@ -37,6 +37,8 @@ final class EventHub: Sendable {
 
     /// `event: webhook` with the summary as data.
     func publish(summary record: WebhookRecord) {
+        // No page open: skip encoding the summary.
+        guard self.state.withLock({ !$0.subscribers.isEmpty }) else { return }
         self.publish("event: webhook\ndata: \(JSONText.string(record.summaryJSON))\n\n")
     }
 

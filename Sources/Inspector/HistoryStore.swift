@@ -14,10 +14,25 @@ actor HistoryStore {
 
     private let connection: SQLiteConnection
     let limits: HistoryLimits
+    /// Every row's id and stored bytes, oldest first, so the bounds are
+    /// checked without scanning the table on each write.
+    private var order: [String] = []
+    private var sizes: [String: Int] = [:]
+    private var totalBytes = 0
 
     private init(connection: SQLiteConnection, limits: HistoryLimits) {
         self.connection = connection
         self.limits = limits
+    }
+
+    private func loadTotals() async throws {
+        for row in try await self.connection.run("SELECT id, stored_bytes FROM webhooks ORDER BY seq ASC") {
+            guard let id = row.column("id")?.string else { continue }
+            let size = row.column("stored_bytes")?.integer ?? 0
+            self.order.append(id)
+            self.sizes[id] = size
+            self.totalBytes += size
+        }
     }
 
     /// Opens (creating if needed) the history in `directory`.
@@ -61,7 +76,9 @@ actor HistoryStore {
             try? await connection.close()
             throw error
         }
-        return HistoryStore(connection: connection, limits: limits)
+        let store = HistoryStore(connection: connection, limits: limits)
+        try await store.loadTotals()
+        return store
     }
 
     func close() async {
@@ -75,24 +92,32 @@ actor HistoryStore {
         guard !records.isEmpty else { return [] }
         _ = try await self.connection.run("BEGIN IMMEDIATE")
         do {
+            var order = self.order
+            var sizes = self.sizes
+            var totalBytes = self.totalBytes
             for record in records {
                 _ = try await self.connection.run(Self.upsert, Self.binds(record))
+                let size = record.storedBytes
+                if let old = sizes[record.id] {
+                    totalBytes += size - old
+                } else {
+                    order.append(record.id)
+                    totalBytes += size
+                }
+                sizes[record.id] = size
             }
-            let evicted = try await self.connection.run(
-                """
-                DELETE FROM webhooks WHERE seq IN (
-                    SELECT seq FROM (
-                        SELECT seq,
-                            SUM(stored_bytes) OVER (ORDER BY seq DESC) AS total,
-                            ROW_NUMBER() OVER (ORDER BY seq DESC) AS n
-                        FROM webhooks
-                    ) WHERE total > ?1 OR n > ?2
-                ) RETURNING id
-                """,
-                [.integer(self.limits.maxBytes), .integer(self.limits.maxWebhooks)]
-            )
+            var evicted: [String] = []
+            while !order.isEmpty, order.count > self.limits.maxWebhooks || totalBytes > self.limits.maxBytes {
+                let oldest = order.removeFirst()
+                totalBytes -= sizes.removeValue(forKey: oldest) ?? 0
+                evicted.append(oldest)
+            }
+            for id in evicted {
+                _ = try await self.connection.run("DELETE FROM webhooks WHERE id = ?1", [.text(id)])
+            }
             _ = try await self.connection.run("COMMIT")
-            return evicted.compactMap { $0.column("id")?.string }
+            (self.order, self.sizes, self.totalBytes) = (order, sizes, totalBytes)
+            return evicted
         } catch {
             _ = try? await self.connection.run("ROLLBACK")
             throw error
