@@ -423,8 +423,9 @@ class Soak:
         sent_bytes = sum(r.size for r in records)
         mem_growth = end[0] - baseline[0]
         fd_growth = end[2] - baseline[2]
-        server_2xx = end_metrics.get('wow_webhooks_total{status="2xx"}', 0)
-        server_5xx = end_metrics.get('wow_webhooks_total{status="5xx"}', 0)
+        # wow_webhooks_total is labelled by exact code (code="202"); classes are summed here.
+        server_2xx = sum(v for k, v in end_metrics.items() if re.match(r'wow_webhooks_total\{code="2\d\d"\}', k))
+        server_5xx = sum(v for k, v in end_metrics.items() if re.match(r'wow_webhooks_total\{code="5\d\d"\}', k))
 
         log("")
         log(f"== soak summary: {a.channels} channels x {a.senders} senders, {load_seconds:.0f} s of load, seed {a.seed}")
