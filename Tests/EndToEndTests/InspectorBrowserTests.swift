@@ -101,7 +101,7 @@ struct InspectorBrowserTests {
             "a row for \(path)",
             """
             const row = Array.from(document.querySelectorAll('[data-testid=webhook-row]'))
-              .find((r) => r.querySelector('td.path').firstChild.textContent === arguments[0] && r.dataset.state === 'complete');
+              .find((r) => r.querySelector('td.path .p').textContent === arguments[0] && r.dataset.state === 'complete');
             return row ? row.dataset.id : null;
             """,
             [path],
@@ -393,7 +393,10 @@ struct InspectorBrowserTests {
                 _ = try await Sender.send(
                     .POST,
                     client.webhookURL + target,
-                    headers: [("Content-Type", type), ("User-Agent", "GitHub-Hookshot/5f3c2e1"), ("X-GitHub-Event", "pull_request")],
+                    headers: [
+                        ("Content-Type", type), ("User-Agent", "GitHub-Hookshot/5f3c2e1"), ("X-GitHub-Event", "pull_request"),
+                        ("X-Hub-Signature-256", "sha256=" + Self.hexHMAC(Array(body.utf8), secret: Self.secret)),
+                    ],
                     body: ByteBuffer(string: body)
                 )
             }

@@ -176,12 +176,26 @@ extension InspectorPage {
             }
           }
 
+          const rowCache = new Map();  // id -> {key, node}
+
           function render() {
             const f = filters();
             const all = sorted();
             const shown = all.filter((s) => matches(s, f));
-            const rows = shown.map(row);
-            $("rows").replaceChildren(...rows);
+            // Rows whose webhook did not change are kept, so a click in progress is
+            // not lost to a live update, and the DOM is touched only if it differs.
+            const rows = shown.map((s) => {
+              const key = JSON.stringify(s) + (s.id === state.selectedId) + state.checked.has(s.id);
+              const cached = rowCache.get(s.id);
+              if (cached && cached.key === key && !state.fresh.has(s.id)) return cached.node;
+              const node = row(s);
+              rowCache.set(s.id, { key, node });
+              return node;
+            });
+            for (const id of rowCache.keys()) if (!state.items.has(id)) rowCache.delete(id);
+            const body = $("rows");
+            const current = Array.from(body.children);
+            if (current.length !== rows.length || current.some((node, i) => node !== rows[i])) body.replaceChildren(...rows);
             state.fresh.clear();
             $("empty").hidden = all.length > 0;
             $("count").textContent = shown.length === all.length ? `${all.length} webhooks` : `${shown.length} of ${all.length} webhooks`;
@@ -213,7 +227,7 @@ extension InspectorPage {
               el("td", {}, checkbox),
               el("td", { class: "time", title: s.time }, clock(s.time)),
               el("td", { class: "method" }, s.method),
-              el("td", { class: "path", title: s.path }, s.path, tags),
+              el("td", { class: "path", title: s.path }, el("div", {}, el("span", { class: "p" }, s.path), tags)),
               el("td", { class: "status " + statusClass(s.status), testid: "row-status" }, status),
               el("td", { class: "num" }, F.duration(s.duration_ms)),
               el("td", { class: "num" }, F.size(s.request_size)),

@@ -44,7 +44,10 @@ extension InspectorPage {
         table.list tr.row.selected { background: var(--sel); }
         table.list tr.row.fresh { animation: fresh 1.2s ease-out; }
         @keyframes fresh { from { background: #fff8c5; } to { background: transparent; } }
-        td.path { font-family: var(--mono); max-width: 260px; overflow: hidden; text-overflow: ellipsis; }
+        td.path { font-family: var(--mono); width: 100%; max-width: 0; }
+        td.path > div { display: flex; align-items: center; min-width: 0; }
+        td.path .p { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; }
+        td.path .tag { flex: none; }
         td.method, td.status { font-family: var(--mono); font-weight: 600; }
         .num { text-align: right; font-variant-numeric: tabular-nums; }
         td.time { color: var(--muted); font-variant-numeric: tabular-nums; }

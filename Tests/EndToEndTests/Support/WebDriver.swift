@@ -150,10 +150,20 @@ struct WebDriver: Sendable {
         try await self.command(.POST, "/element", ["using": "css selector", "value": selector], as: ElementReference.self).id
     }
 
-    /// Clicks the first element matching `selector`, as a user would.
+    /// Clicks the first element matching `selector`, as a user would. The
+    /// page re-renders its list on live updates, so an element found a moment
+    /// ago may be gone: then it is looked up again, a few times.
     func click(_ selector: String) async throws {
-        let id = try await self.element(selector)
-        _ = try await self.command(.POST, "/element/\(id)/click", [:])
+        var attempt = 0
+        while true {
+            do {
+                let id = try await self.element(selector)
+                _ = try await self.command(.POST, "/element/\(id)/click", [:])
+                return
+            } catch let failure as Failure where failure.description.contains("stale element reference") && attempt < 5 {
+                attempt += 1
+            }
+        }
     }
 
     /// Replaces the text of the input or textarea matching `selector` by typing `text`.
