@@ -81,8 +81,15 @@ actor HistoryStore {
         return store
     }
 
+    private var closed = false
+
+    /// Closes the file once; later calls do nothing.
     func close() async {
-        try? await self.connection.close()
+        guard !self.closed else { return }
+        self.closed = true
+        // The future form runs even when the calling task is cancelled.
+        let closing: EventLoopFuture<Void> = self.connection.close()
+        try? await closing.get()
     }
 
     /// Inserts or updates `records` in one transaction, then evicts the

@@ -65,6 +65,12 @@ public final class Inspector: Service {
         return first ? url.map { "Inspect webhooks at \($0)" } : nil
     }
 
+    /// Closes the history; the client calls it on the way out even when
+    /// ``run()`` never ran (the group stopped first).
+    public func close() async {
+        await self.store.close()
+    }
+
     public func run() async throws {
         let address = self.configuration.address
         let api = InspectorAPI(

@@ -128,12 +128,15 @@ struct ClientCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as LoginRequired {
+            await inspector?.close()
             printLine(error.description)
             throw ExitCode(2)
         } catch {
+            await inspector?.close()
             printError("\(error)")
             throw ExitCode.failure
         }
+        await inspector?.close()
     }
 }
 
