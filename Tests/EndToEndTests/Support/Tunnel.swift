@@ -54,7 +54,12 @@ enum Tunnel {
             let id = String(idLine.split(separator: " ").last ?? "")
             let urlLine = try await process.waitForLine(containing: "Please set the webhook destination as follows: ")
             _ = try await process.waitForLine(containing: "A tunnel to the server has been established.")
-            var handle = ClientHandle(process: process, channelID: id, webhookURL: String(urlLine.split(separator: " ").last ?? ""), stateDir: stateDir)
+            var handle = ClientHandle(
+                process: process,
+                channelID: id,
+                webhookURL: String(urlLine.split(separator: " ").last ?? ""),
+                stateDir: stateDir
+            )
             if wantsInspector {
                 let line = try await process.waitForLine(containing: "Inspect webhooks at http://")
                 handle.inspectorURL = String(line[line.range(of: "http://")!.lowerBound...]).trimmingCharacters(in: .whitespaces)
