@@ -138,8 +138,12 @@ extension InspectorPage {
               while (next < missing.length && needsSearch(filters())) {
                 const summary = missing[next++];
                 state.searching.add(summary.id);
-                try { remember(await api(`/api/webhooks/${encodeURIComponent(summary.id)}`)); } catch (_) { /* evicted */ }
+                let detail = null;
+                try { detail = await api(`/api/webhooks/${encodeURIComponent(summary.id)}`); remember(detail); } catch (_) { /* evicted */ }
                 state.searching.delete(summary.id);
+                // It completed while its in-progress detail was being fetched: fetch it again.
+                const now = state.items.get(summary.id);
+                if (detail && detail.state !== "complete" && now && now.state === "complete") missing.push(now);
                 scheduleRender();
               }
             };
@@ -202,6 +206,11 @@ extension InspectorPage {
             $("more").hidden = !state.hasOlder;
             const pending = needsSearch(f) ? all.filter((s) => !state.search.has(s.id)).length : 0;
             $("filter-note").textContent = pending ? `checking ${pending} webhooks…` : "";
+            // A detail fetched mid-exchange or lost to a failed request is looked up again
+            // shortly, so no race between the live events and the fetches leaves a row out.
+            if (pending && !state.searchRetry) {
+              state.searchRetry = setTimeout(() => { state.searchRetry = null; if (needsSearch(filters())) fillSearch(); }, 300);
+            }
             const checked = Array.from(state.checked).filter((id) => state.items.has(id));
             const exportSelected = $("export-selected");
             exportSelected.hidden = checked.length === 0;
