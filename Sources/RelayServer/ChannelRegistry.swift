@@ -84,6 +84,11 @@ actor ChannelRegistry {
         return removed
     }
 
+    /// A webhook was queued for `id`: the channel is held again if it was swept meanwhile.
+    func reserve(_ id: String) {
+        self.table.reserve(id, now: self.clock.now)
+    }
+
     /// Channels held (`all`) and those with a connected client.
     func snapshot() -> (all: [String], connected: [String]) {
         (self.table.allIDs, self.sessions.keys.sorted())

@@ -63,6 +63,15 @@ struct ChannelTable {
         return removed.sorted()
     }
 
+    /// Holds a channel that has just had a webhook queued for it, so the
+    /// channel is listed and reserved even if it was swept while the webhook
+    /// was being stored. A channel already held is left as it is (a client
+    /// may be claiming it right now).
+    mutating func reserve(_ id: String, now: ContinuousClock.Instant) {
+        guard self.channels[id] == nil else { return }
+        self.channels[id] = .idle(since: now)
+    }
+
     func contains(_ id: String) -> Bool { self.channels[id] != nil }
 
     var count: Int { self.channels.count }

@@ -117,6 +117,8 @@ extension WebhookForwarder {
             return
         }
         offline.metrics.stored.increment()
+        // A sweep may have run while the body was stored; the channel must stay reserved now.
+        await self.registry.reserve(queued.channelID)
         outcome.status = 202
         let answer = ByteBuffer(string: #"{"id":"\#(queued.id)","queued":true}"# + "\n")
         let headers: HTTPFields = [

@@ -18,6 +18,21 @@ import Testing
         #expect(table.claim("a", recreate: false) != .alreadyConnected)
     }
 
+    @Test func aQueuedWebhookReservesASweptChannelButNeverTakesAClaimedOne() {
+        var table = ChannelTable()
+        table.reserve("swept", now: self.start)
+        #expect(table.contains("swept"))
+        #expect(table.claim("swept", recreate: false) != .unknown)
+
+        table.issue("busy", now: self.start)
+        guard case .granted = table.claim("busy", recreate: false) else {
+            Issue.record("the first client should get the channel")
+            return
+        }
+        table.reserve("busy", now: self.start)
+        #expect(table.isClaimed("busy"), "reserving must not undo a client's claim")
+    }
+
     @Test func unknownChannelsNeedAToken() {
         var table = ChannelTable()
         #expect(table.claim("ghost", recreate: false) == .unknown)
