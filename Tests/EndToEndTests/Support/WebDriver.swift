@@ -35,6 +35,26 @@ struct WebDriver: Sendable {
     private let base: String
     private let session: String
 
+    /// Starts chromedriver on a port of its choosing. With `--port=0` it sometimes picks a port
+    /// that is free on one address family only and exits ("IPv4 port not available"); a new
+    /// start picks another, so a few attempts are made before giving up.
+    private static func startDriver(_ executable: String) async throws -> (ToolProcess, Int) {
+        var lastError: any Error = Failure(description: "chromedriver did not start")
+        for _ in 0..<5 {
+            let driver = try ToolProcess(["--port=0"], executable: executable)
+            do {
+                let line = try await driver.waitForLine(containing: "was started successfully on port")
+                let digits = line.split(separator: " ").last.map { $0.filter(\.isNumber) } ?? ""
+                guard let port = Int(digits) else { throw Failure(description: "no port in chromedriver's line '\(line)'") }
+                return (driver, port)
+            } catch {
+                await driver.stop()
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
     /// Starts chromedriver and a browser session, runs `body`, then ends both.
     static func withBrowser<T: Sendable>(
         width: Int = 1500,
@@ -45,11 +65,8 @@ struct WebDriver: Sendable {
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("wow-chromium-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: profile, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: profile) }
-        let driver = try ToolProcess(["--port=0"], executable: binaries.chromedriver)
+        let (driver, port) = try await Self.startDriver(binaries.chromedriver)
         do {
-            let line = try await driver.waitForLine(containing: "was started successfully on port")
-            let digits = line.split(separator: " ").last.map { $0.filter(\.isNumber) } ?? ""
-            guard let port = Int(digits) else { throw Failure(description: "no port in chromedriver's line '\(line)'") }
             let base = "http://127.0.0.1:\(port)"
             let capabilities: [String: any Sendable] = [
                 "capabilities": [
