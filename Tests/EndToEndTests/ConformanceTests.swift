@@ -54,9 +54,11 @@ struct ConformanceTests {
             #expect(received > 128 * 1024)
             #expect(await events.next() == "started")
             let hungUp = ContinuousClock.now
-            let outcome = try await withTimeout("the local app's connection to close", .seconds(5)) { await events.next() }
+            let outcome = try await withTimeout("the local app's connection to close", .seconds(10)) { await events.next() }
             #expect(outcome == "closed")
-            #expect(ContinuousClock.now - hungUp < .seconds(2))
+            // Without the RESET it stays open until the WebSocket drops; a loaded 2-core machine
+            // takes up to a few seconds for what takes 0.3 s when quiet.
+            #expect(ContinuousClock.now - hungUp < .seconds(5))
             // Same tunnel, same client process: the channel still delivers.
             let answer = try await Sender.send(.POST, client.webhookURL + "/ok", body: ByteBuffer(string: "{}"))
             #expect(answer.status == 200 && answer.text == "ok")
@@ -142,12 +144,12 @@ struct ConformanceTests {
                 let answer = try await rawUntilClose(
                     port: server.port,
                     "POST /webhook/\(id) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                    timeout: .seconds(5)
+                    timeout: .seconds(9)
                 )
                 #expect(answer.hasPrefix("HTTP/1.1 404"), "\(id.prefix(60)): \(answer.prefix(200))")
                 #expect(answer.contains("channel ids are UUIDs"), "\(id.prefix(60))")
-                // A held id would get nothing for the 10 s hold; 3 s leaves room for a loaded machine.
-                #expect(ContinuousClock.now - started < .seconds(3), "\(id.prefix(60))")
+                // A held id would get nothing for the 10 s hold; 8 s leaves room for a loaded machine.
+                #expect(ContinuousClock.now - started < .seconds(8), "\(id.prefix(60))")
                 // The WebSocket endpoint refuses them at once too, upgrade or not.
                 if !id.contains("/") && !id.hasPrefix(".") {
                     #expect(

@@ -205,7 +205,8 @@ import Testing
         try await StoreHarness.with(backend) { _, store in
             let queued = try await Sample.queue(store, channel: "c1", body: Sample.body(10))
             _ = try #require(try await store.claimNext(channelID: "c1", owner: "r1", lease: .seconds(30)))
-            try await store.markFailed(id: queued.id, retryAt: Date().addingTimeInterval(0.3))
+            // Far enough ahead that a loaded machine still claims before it is due.
+            try await store.markFailed(id: queued.id, retryAt: Date().addingTimeInterval(3))
             #expect(try await store.claimNext(channelID: "c1", owner: "r1", lease: .seconds(30)) == nil)
             let deadline = ContinuousClock.now + .seconds(10)
             var retried: QueuedWebhook?
