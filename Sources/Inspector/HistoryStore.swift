@@ -102,8 +102,13 @@ actor HistoryStore {
             var order = self.order
             var sizes = self.sizes
             var totalBytes = self.totalBytes
+            // One statement per few hundred rows: each statement is a hop to
+            // SQLite's thread and back, which costs more than the row itself.
+            for start in stride(from: 0, to: records.count, by: Self.rowsPerStatement) {
+                let rows = records[start..<min(start + Self.rowsPerStatement, records.count)]
+                _ = try await self.connection.run(Self.upsert(rows: rows.count), rows.flatMap(Self.binds))
+            }
             for record in records {
-                _ = try await self.connection.run(Self.upsert, Self.binds(record))
                 let size = record.storedBytes
                 if let old = sizes[record.id] {
                     totalBytes += size - old
@@ -119,8 +124,10 @@ actor HistoryStore {
                 totalBytes -= sizes.removeValue(forKey: oldest) ?? 0
                 evicted.append(oldest)
             }
-            for id in evicted {
-                _ = try await self.connection.run("DELETE FROM webhooks WHERE id = ?1", [.text(id)])
+            for start in stride(from: 0, to: evicted.count, by: Self.rowsPerStatement) {
+                let ids = evicted[start..<min(start + Self.rowsPerStatement, evicted.count)]
+                let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
+                _ = try await self.connection.run("DELETE FROM webhooks WHERE id IN (\(marks))", ids.map { .text($0) })
             }
             _ = try await self.connection.run("COMMIT")
             (self.order, self.sizes, self.totalBytes) = (order, sizes, totalBytes)
@@ -167,11 +174,26 @@ actor HistoryStore {
     private static let summaryColumns =
         "id, time, method, path, request_headers, request_size, request_sha256, status, response_size, response_sha256, duration_ms, replay_of, delivery_id, error, state"
 
-    private static let upsert = """
+    /// Rows per statement: 19 parameters each stays far below SQLite's
+    /// 32,766-parameter limit.
+    static let rowsPerStatement = 500
+
+    /// An upsert of `rows` rows (the writer has already kept only the newest
+    /// version of each id in a batch).
+    private static func upsert(rows: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: 19).joined(separator: ",") + ")"
+        return Self.upsertHead + Array(repeating: row, count: rows).joined(separator: ",") + Self.upsertTail
+    }
+
+    private static let upsertHead = """
         INSERT INTO webhooks (id, time, method, path, request_headers, request_body, request_size, request_sha256,
             status, response_headers, response_body, response_size, response_sha256, duration_ms, replay_of,
             delivery_id, error, state, stored_bytes)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+        VALUES\u{20}
+        """
+
+    private static let upsertTail = """
+
         ON CONFLICT(id) DO UPDATE SET
             request_headers = excluded.request_headers, request_body = excluded.request_body,
             request_size = excluded.request_size, request_sha256 = excluded.request_sha256,
