@@ -1,4 +1,4 @@
-/// Auth mode (SPEC §5): who may create and use channels.
+/// Auth mode (docs/auth.md): who may create and use channels.
 public struct GitHubAuthConfiguration: Sendable {
     /// The GitHub OAuth App's client id and secret.
     public var clientID: String

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 
-/// The GitHub login of SPEC §5: a signed, expiring, single-use `state`; the
+/// The GitHub login of docs/auth.md: a signed, expiring, single-use `state`; the
 /// code exchanged for a user; the organisation checked; a session token
 /// issued.
 public struct OAuthFlow: Sendable {

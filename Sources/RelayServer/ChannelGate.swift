@@ -8,7 +8,7 @@ import OfflineQueue
 import TunnelProtocol
 import WSCore
 
-/// Decides who may hold a channel's WebSocket (SPEC §2 `/ws/{channel_id}`),
+/// Decides who may hold a channel's WebSocket (docs/protocol.md, "Refusals happen before the upgrade"),
 /// and runs the accepted connections.
 struct ChannelGate: Sendable {
     static let v2Subprotocol = "webhook-over-websocket.v2"

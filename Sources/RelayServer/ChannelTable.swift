@@ -1,5 +1,5 @@
 /// The channels this replica holds, as a pure state machine: no I/O, no
-/// clock of its own (callers pass `now`), so every rule of SPEC §2 "Channel
+/// clock of its own (callers pass `now`), so every rule of README "Channel
 /// life" is tested directly.
 struct ChannelTable {
     enum State: Equatable {

@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 
-/// The short JSON error bodies of SPEC §2: `{"error": "..."}`.
+/// The short JSON error bodies of README "Endpoints": `{"error": "..."}`.
 enum ErrorBody {
     static func json(_ message: String) -> ByteBuffer {
         let data = (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys])) ?? Data()

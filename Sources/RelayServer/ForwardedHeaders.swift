@@ -1,7 +1,7 @@
 import HTTPTypes
 import TunnelProtocol
 
-/// Header rules of a proxy (SPEC §2 "Webhook semantics").
+/// Header rules of a proxy (README "Webhook semantics" and docs/protocol.md).
 enum ForwardedHeaders {
     /// The request headers the local app sees: end-to-end headers plus
     /// `X-Forwarded-For` (sender address appended to any it sent),

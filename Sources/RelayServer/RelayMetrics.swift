@@ -1,7 +1,7 @@
 import Prometheus
 import Synchronization
 
-/// The server's Prometheus metrics (SPEC §7), in a registry of its own so
+/// The server's Prometheus metrics (docs/operations.md), in a registry of its own so
 /// tests and several servers in one process never share global state.
 final class RelayMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()

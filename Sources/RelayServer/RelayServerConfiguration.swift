@@ -38,7 +38,7 @@ public struct RelayServerConfiguration: Sendable {
     public var auth: GitHubAuthConfiguration?
     /// How long a graceful shutdown waits for webhooks in flight before sending clients away.
     public var shutdownTimeout: Duration
-    /// Cluster mode (SPEC §6): gossip with peers, route and forward across replicas. `nil`: one replica.
+    /// Cluster mode (docs/clustering.md): gossip with peers, route and forward across replicas. `nil`: one replica.
     public var cluster: ClusterConfiguration?
     /// The offline queue (docs/offline-queue.md). `nil`: every away client is
     /// treated as in `reject` mode.

@@ -2,7 +2,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The first step of a graceful shutdown (SPEC §7): finish what is in flight, then send the clients
+/// The first step of a graceful shutdown (docs/operations.md): finish what is in flight, then send the clients
 /// away, before the HTTP server closes and the replica leaves the cluster.
 ///
 /// It runs in the outer service group after the application, so on SIGTERM it is shut down first and

@@ -1,4 +1,4 @@
-/// Traefik HTTP-provider dynamic configuration (SPEC §2, §6): per channel a service pointing at the
+/// Traefik HTTP-provider dynamic configuration (docs/clustering.md): per channel a service pointing at the
 /// replica that holds it, a `ws-` router for every channel and a `webhook-` router for connected ones,
 /// and a lowest-priority catch-all to every replica for everything else (`/new`, `/auth/…`, channels
 /// Traefik has not heard of yet, which the replicas forward among themselves).

@@ -6,7 +6,7 @@ import NIOCore
 import NIOHTTP1
 import Testing
 
-/// A client written from SPEC §4 alone, as the original Go client behaves:
+/// A client written from docs/protocol.md's legacy framing alone, as the original Go client behaves:
 /// no subprotocol, no token, JSON text messages carrying whole HTTP/1.1
 /// messages in base64.
 @Suite("Legacy JSON framing")

@@ -1,6 +1,6 @@
 import Membership
 
-/// How a replica finds and joins its peers (SPEC §6). `nil` in ``RelayServerConfiguration``: no cluster.
+/// How a replica finds and joins its peers (docs/clustering.md). `nil` in ``RelayServerConfiguration``: no cluster.
 public struct ClusterConfiguration: Sendable {
     /// DNS name whose A/AAAA records are the peers (a Kubernetes headless service).
     public var peerDomain: String?

@@ -3,7 +3,7 @@ import Logging
 import Membership
 import ServiceLifecycle
 
-/// Runs this replica's memberlist node and peer discovery (SPEC §6).
+/// Runs this replica's memberlist node and peer discovery (docs/clustering.md).
 ///
 /// The node's metadata is the replica's HTTP URL, which is known only once the HTTP server has
 /// bound its port, so the node starts when the port arrives. Discovery resolves `--peer-domain` (or
