@@ -100,6 +100,7 @@ let package = Package(
         .target(
             name: "OfflineQueue",
             dependencies: [
+                "TunnelProtocol",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

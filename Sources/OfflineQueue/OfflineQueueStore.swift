@@ -1,6 +1,7 @@
 public import Foundation
 public import HTTPTypes
 public import NIOCore
+public import TunnelProtocol
 
 /// What the server does with a webhook while its channel's client is away,
 /// chosen by the client (`client --when-offline`) and kept with the channel.
@@ -38,22 +39,12 @@ public struct OfflineQueueLimits: Sendable, Equatable {
     }
 }
 
-/// The request as the local app will see it, minus the body: what the
-/// tunnel's REQUEST_HEAD carries for a live webhook.
-public struct QueuedRequestHead: Sendable, Equatable {
-    public var method: String
-    /// Appended to the client's target URL: the rest of the path and the query.
-    public var target: String
-    /// End-to-end fields in their original order, repeats and case, with the
-    /// `X-Forwarded-*` fields already added.
-    public var headerFields: HTTPFields
-
-    public init(method: String, target: String, headerFields: HTTPFields) {
-        self.method = method
-        self.target = target
-        self.headerFields = headerFields
-    }
-}
+/// The request as the local app will see it, minus the body: exactly what
+/// the tunnel's REQUEST_HEAD carries for a live webhook (method, the target
+/// appended to the client's URL, end-to-end fields in their original order
+/// with the `X-Forwarded-*` fields added), so a queued webhook is delivered
+/// through the same path.
+public typealias QueuedRequestHead = RequestHead
 
 /// One stored webhook.
 public struct QueuedWebhook: Sendable, Equatable {

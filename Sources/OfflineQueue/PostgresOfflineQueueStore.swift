@@ -4,6 +4,7 @@ public import Logging
 import NIOCore
 import PostgresNIO
 import Synchronization
+import TunnelProtocol
 
 /// The offline queue in PostgreSQL (`--queue-url`), shared by every replica
 /// of a cluster (docs/offline-queue.md, "Storage").

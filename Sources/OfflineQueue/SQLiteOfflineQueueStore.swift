@@ -3,6 +3,7 @@ import HTTPTypes
 public import Logging
 public import NIOCore
 import SQLiteNIO
+import TunnelProtocol
 
 /// The offline queue in one SQLite file, `queue.sqlite` in `--data-dir`
 /// (docs/offline-queue.md, "Storage").

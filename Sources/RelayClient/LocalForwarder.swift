@@ -93,10 +93,7 @@ struct LocalForwarder: Sendable {
         } catch {
             let (status, message) = Self.describe(error, target: self.origin)
             summary.status = status
-            let body = Self.errorBody(message)
-            exchange?.responseHead(status: status, headers: Self.errorHeaders(body).map { HeaderField($0.name.rawName, $0.value) })
-            exchange?.responseBody(body)
-            exchange?.finished(error: message)
+            Self.observeError(status: status, message: message, on: exchange)
             await Self.sendError(status: status, message: message, on: stream)
             return summary
         }
@@ -110,19 +107,8 @@ struct LocalForwarder: Sendable {
         exchange?.responseHead(status: summary.status, headers: response.headers.map { HeaderField($0.name, $0.value) })
         do {
             try await stream.sendResponseHead(ResponseHead(status: summary.status, headerFields: fields.endToEnd), endStream: false)
-            // Each chunk waits for the next, so the last one carries END_STREAM (no separate END).
             var writer = stream.makeBodyWriter()
-            var held: ByteBuffer?
-            for try await chunk in response.body {
-                exchange?.responseBody(chunk)
-                if let previous = held { try await writer.write(previous) }
-                held = chunk
-            }
-            if let last = held {
-                try await writer.finish(with: last)
-            } else {
-                try await writer.finish()
-            }
+            try await writer.writeAll(response.body) { exchange?.responseBody($0) }
             summary.bytes = writer.bytesWritten
             exchange?.finished(error: nil)
         } catch let reason as StreamResetReason {
@@ -178,10 +164,7 @@ struct LocalForwarder: Sendable {
         } catch {
             let (status, message) = Self.describe(error, target: self.origin)
             summary.status = status
-            let body = Self.errorBody(message)
-            exchange.responseHead(status: status, headers: Self.errorHeaders(body).map { HeaderField($0.name.rawName, $0.value) })
-            exchange.responseBody(body)
-            exchange.finished(error: message)
+            Self.observeError(status: status, message: message, on: exchange)
             return (exchange.id, summary)
         }
         summary.status = Int(response.status.code)
@@ -196,6 +179,15 @@ struct LocalForwarder: Sendable {
             exchange.finished(error: "the local app's response failed: \(error)")
         }
         return (exchange.id, summary)
+    }
+
+    /// Shows the capture the tunnel's own error answer, as the sender gets it.
+    static func observeError(status: Int, message: String, on exchange: (any WebhookExchangeObserver)?) {
+        guard let exchange else { return }
+        let body = Self.errorBody(message)
+        exchange.responseHead(status: status, headers: Self.errorHeaders(body).map { HeaderField($0.name.rawName, $0.value) })
+        exchange.responseBody(body)
+        exchange.finished(error: message)
     }
 
     struct ReplayUnavailable: Error, CustomStringConvertible {

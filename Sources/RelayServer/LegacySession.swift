@@ -27,6 +27,20 @@ final class LegacySession: Sendable {
         self.maxPending = maxPending
     }
 
+    /// ``exchange(_:)`` bounded by `timeout`: nil when no answer came in time.
+    func exchange(_ request: ByteBuffer, timeout: Duration) async throws -> ByteBuffer? {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await self.exchange(request) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
     /// Sends a whole HTTP/1.1 request and waits for the whole response.
     /// Cancelling the calling task stops the wait.
     func exchange(_ request: ByteBuffer) async throws -> ByteBuffer {

@@ -19,11 +19,11 @@ extension OfflineDelivery {
     /// The request head a queued webhook is delivered with: the stored head
     /// plus the delivery id, when it was queued and the attempt number.
     static func deliveryHead(_ webhook: QueuedWebhook) -> RequestHead {
-        var fields = webhook.head.headerFields
-        fields[OfflineQueueHeaders.deliveryID] = webhook.id
-        fields[OfflineQueueHeaders.queuedAt] = Self.rfc3339(webhook.queuedAt)
-        fields[OfflineQueueHeaders.deliveryAttempt] = "\(webhook.attempts + 1)"
-        return RequestHead(method: webhook.head.method, target: webhook.head.target, headerFields: fields)
+        var head = webhook.head
+        head.headerFields[OfflineQueueHeaders.deliveryID] = webhook.id
+        head.headerFields[OfflineQueueHeaders.queuedAt] = Self.rfc3339(webhook.queuedAt)
+        head.headerFields[OfflineQueueHeaders.deliveryAttempt] = "\(webhook.attempts + 1)"
+        return head
     }
 
     /// `2026-12-01T21:51:34.250Z`: RFC 3339 in UTC, with milliseconds.
@@ -97,21 +97,11 @@ extension OfflineDelivery {
         return result
     }
 
-    /// Streams a stored body to the client, holding each chunk until the next
-    /// so the last one carries END_STREAM. Failures wake the waiting reader.
+    /// Streams a stored body to the client. Failures wake the waiting reader.
     private static func upload(_ body: AsyncThrowingStream<ByteBuffer, any Error>, to stream: TunnelStream) async {
         var writer = stream.makeBodyWriter()
-        var held: ByteBuffer?
         do {
-            for try await chunk in body {
-                if let previous = held { try await writer.write(previous) }
-                held = chunk
-            }
-            if let last = held {
-                try await writer.finish(with: last)
-            } else {
-                try await writer.finish()
-            }
+            try await writer.writeAll(body)
         } catch is CancellationError {
             // The exchange is over.
         } catch let reason as StreamResetReason {
@@ -149,16 +139,7 @@ extension OfflineDelivery {
         let timeout = self.requestTimeout
         let reply: ByteBuffer?
         do {
-            reply = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-                group.addTask { try await session.exchange(wire) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                let first = try await group.next() ?? nil
-                group.cancelAll()
-                return first
-            }
+            reply = try await session.exchange(wire, timeout: timeout)
         } catch {
             return .clientGone("the client's connection broke")
         }

@@ -34,16 +34,7 @@ extension WebhookForwarder {
         let timeout = self.configuration.requestTimeout
         let reply: ByteBuffer?
         do {
-            reply = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-                group.addTask { try await session.exchange(wire) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                let first = try await group.next() ?? nil
-                group.cancelAll()
-                return first
-            }
+            reply = try await session.exchange(wire, timeout: timeout)
         } catch is LegacySession.TooMany {
             outcome.status = 429
             try await Self.writeError(.tooManyRequests, "too many webhooks in flight on this channel", to: writer, extraHeaders: [.retryAfter: "1"])

@@ -249,29 +249,20 @@ struct WebhookForwarder: Sendable {
 
     /// Streams the sender's body to the client. Failures are injected into
     /// the stream so the task waiting for the answer learns of them; returns
-    /// the bytes sent. Each chunk is held until the next arrives, so the last
-    /// one goes out with END_STREAM instead of a separate END message.
+    /// the bytes sent.
     private static func upload(_ body: RequestBody, to stream: TunnelStream, limit: Int) async -> Int {
+        struct OverLimit: Error {}
         var writer = stream.makeBodyWriter()
-        var held: ByteBuffer?
         var received = 0
         do {
-            for try await chunk in body {
+            try await writer.writeAll(body) { chunk in
                 received += chunk.readableBytes
-                if received > limit {
-                    let reason = StreamResetReason(.bodyTooLarge, "the body is larger than the server's limit")
-                    stream.inject(reason)
-                    await stream.reset(reason)
-                    return writer.bytesWritten
-                }
-                if let previous = held { try await writer.write(previous) }
-                held = chunk
+                if received > limit { throw OverLimit() }
             }
-            if let last = held {
-                try await writer.finish(with: last)
-            } else {
-                try await writer.finish()
-            }
+        } catch is OverLimit {
+            let reason = StreamResetReason(.bodyTooLarge, "the body is larger than the server's limit")
+            stream.inject(reason)
+            await stream.reset(reason)
         } catch is CancellationError {
             // The exchange is over (answered early or failed); nothing to report.
         } catch let reason as StreamResetReason {

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import OfflineQueue
 import PostgresTestSupport
+import TunnelProtocol
 
 /// The stores the suite runs against: PostgreSQL only where it is installed
 /// (``PostgresStoreTests`` says when it is not).
