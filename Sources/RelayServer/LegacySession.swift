@@ -29,16 +29,7 @@ final class LegacySession: Sendable {
 
     /// ``exchange(_:)`` bounded by `timeout`: nil when no answer came in time.
     func exchange(_ request: ByteBuffer, timeout: Duration) async throws -> ByteBuffer? {
-        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-            group.addTask { try await self.exchange(request) }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        try await result(before: .now + timeout) { try await self.exchange(request) }
     }
 
     /// Sends a whole HTTP/1.1 request and waits for the whole response.

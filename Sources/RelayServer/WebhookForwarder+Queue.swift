@@ -25,7 +25,8 @@ extension WebhookForwarder {
         let mode = await offline.mode(for: id)
         if mode == .reject { return .route(await self.route(id, fromPeer: fromPeer)) }
         let deadline = ContinuousClock.now + offline.settings.hold
-        let routed = await Self.first(until: deadline) { await self.route(id, fromPeer: fromPeer) }
+        // Cancelled (the sender left): nil, so the ingest that follows finds the sender gone.
+        let routed = (try? await result(before: deadline) { await self.route(id, fromPeer: fromPeer) }) ?? nil
         switch routed {
         case nil, .here(.unavailable):
             return .queue
@@ -34,25 +35,11 @@ extension WebhookForwarder {
             // channel (a restart, or a replica that died): hold, then queue.
             guard mode != nil else { return .route(.here(.unknown)) }
             let registry = self.registry
-            let found = await Self.first(until: deadline) { await registry.session(for: id, holdUnknown: true) }
+            let found = (try? await result(before: deadline) { await registry.session(for: id, holdUnknown: true) }) ?? nil
             if case .connected(let session) = found { return .route(.here(.connected(session))) }
             return .queue
         case let route?:
             return .route(route)
-        }
-    }
-
-    /// `operation`'s result, or nil when `deadline` comes first (the operation is then cancelled).
-    private static func first<T: Sendable>(until deadline: ContinuousClock.Instant, _ operation: @escaping @Sendable () async -> T) async -> T? {
-        await withTaskGroup(of: T?.self) { group in
-            group.addTask { await operation() }
-            group.addTask {
-                try? await Task.sleep(until: deadline)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
         }
     }
 
