@@ -5,7 +5,7 @@ import Testing
 @testable import TunnelProtocol
 
 /// Mutation fuzzing of every decoder a hostile peer reaches: v2 frames
-/// (through a multiplexer of each role), the legacy envelope and HTTP/1.1.
+/// (through a `MultiplexerStateMachine` of each role), the legacy envelope and HTTP/1.1.
 /// Seeds are the valid messages in `Corpus/`; each round flips, inserts,
 /// deletes and truncates bytes with a fixed seed, so a failure reproduces.
 /// Decoders may reject input; they must never crash or over-read.
@@ -54,17 +54,31 @@ import Testing
 
     static func decodeEverything(_ bytes: [UInt8]) {
         let buffer = ByteBuffer(bytes: bytes)
-        let acceptor = StreamMultiplexer(role: .acceptor) { _ in }
-        let opener = StreamMultiplexer(role: .opener) { _ in }
-        _ = try? opener.openStream()
-        _ = try? acceptor.receive(buffer)
-        _ = try? opener.receive(buffer)
+        // Both roles, as the handler runs them: the opener with webhooks in flight and a small
+        // window, so DATA can overrun it; a connection error (a throw) ends the connection.
+        let configuration = TunnelConfiguration(initialWindow: 64, maxDataChunk: 16, maxOpenStreams: 4)
+        var acceptor = MultiplexerStateMachine(role: .acceptor, configuration: configuration)
+        var opener = MultiplexerStateMachine(role: .opener, configuration: configuration)
+        for _ in 0..<3 {
+            guard let id = try? opener.openStream() else { break }
+            _ = opener.sendHead(on: id, endStream: false)
+        }
+        if let frame = try? Frame(decoding: buffer) {
+            // The same frame twice: a second head, data after the end, a stray.
+            for _ in 0..<2 {
+                if case .open(let id, _, _) = try? acceptor.receive(frame) { _ = acceptor.sendHead(on: id, endStream: false) }
+                if case .deliver(let id, .data(let data, _), _) = try? opener.receive(frame) {
+                    _ = opener.consume(data.readableBytes, on: id)
+                }
+            }
+        }
         if let text = String(bytes: bytes, encoding: .utf8), let message = try? LegacyMessage(json: text) {
             _ = try? HTTP1Message.parse(message.payload)
         }
         _ = try? HTTP1Message.parse(buffer)
-        acceptor.shutdown(StreamResetReason(.connectionLost, "done"))
-        opener.shutdown(StreamResetReason(.connectionLost, "done"))
+        _ = acceptor.closeConnection(StreamResetReason(.connectionLost, "done"))
+        _ = opener.closeConnection(StreamResetReason(.connectionLost, "done"))
+        #expect(acceptor.openStreamCount == 0 && opener.openStreamCount == 0)
     }
 
     @Test func corpusIsThere() {
