@@ -57,6 +57,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The v2 tunnel on a WebSocket channel: the NIO handler that runs MultiplexerStateMachine on
+        // the connection's event loop, and the async adapter for the rarer paths (docs/architecture.md).
+        .target(
+            name: "TunnelTransport",
+            dependencies: [
+                "TunnelProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Membership",
             dependencies: [
@@ -115,6 +126,7 @@ let package = Package(
             name: "RelayServer",
             dependencies: [
                 "TunnelProtocol",
+                "TunnelTransport",
                 "OfflineQueue",
                 "Membership",
                 "GitHubAuth",
@@ -143,8 +155,8 @@ let package = Package(
             name: "RelayClient",
             dependencies: [
                 "TunnelProtocol",
+                "TunnelTransport",
                 "Inspector",
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -165,6 +177,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TunnelTransportTests",
+            dependencies: [
+                "TunnelTransport", "TunnelProtocol", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MembershipTests",
             dependencies: [
                 "Membership",
@@ -175,9 +196,11 @@ let package = Package(
         .testTarget(
             name: "RelayServerTests",
             dependencies: [
-                "RelayServer", "Membership", "OfflineQueue", "TunnelProtocol", .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "RelayServer", "Membership", "OfflineQueue", "TunnelProtocol", "TunnelTransport",
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"), .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -204,9 +227,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The client's WebSocket and local exchange against a NIO relay and a Hummingbird app on
+        // loopback, and its handlers on EmbeddedChannel.
         .testTarget(
             name: "RelayClientTests",
-            dependencies: ["RelayClient"],
+            dependencies: [
+                "RelayClient", "TunnelProtocol", "TunnelTransport", "Inspector",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,8 +7,11 @@ import NIOCore
 import NIOHTTP1
 import TunnelProtocol
 
-/// Replays one tunnelled webhook against the local app and streams the
-/// app's answer back on the same stream.
+/// What every call to the local app shares: the HTTP client, where the app is, the timeout, the
+/// inspector's capture, and the mapping of failures to the sender's status.
+///
+/// Live webhooks run as a ``LocalExchange`` each, on the tunnel's event loop; inspector replays are
+/// rare and use the async API here (``replay(_:)``).
 struct LocalForwarder: Sendable {
     let httpClient: HTTPClient
     /// The target URL split into its origin and base path.
@@ -60,83 +63,44 @@ struct LocalForwarder: Sendable {
         var bytes: Int
     }
 
-    func handle(_ incoming: StreamMultiplexer.IncomingStream) async -> Summary {
-        let stream = incoming.stream
-        defer { stream.release() }
-        let head = incoming.head
-        var summary = Summary(method: head.method, path: head.target.isEmpty ? "/" : head.target, status: 0, bytes: 0)
-        let exchange = self.observer?.webhookStarted(
-            ObservedRequestHead(method: head.method, path: head.target, headers: head.headerFields.map { HeaderField($0.name.rawName, $0.value) })
-        )
-
-        var request = self.request(method: head.method, target: head.target, headerFields: head.headerFields.endToEnd)
-        if !incoming.endStream {
-            let length = head.headerFields[.contentLength].flatMap(Int.init).map { HTTPClientRequest.Body.Length.known(Int64($0)) } ?? .unknown
-            if let exchange {
-                request.body = .stream(
-                    stream.inboundBody().map { chunk in
-                        exchange.requestBody(chunk)
-                        return chunk
-                    },
-                    length: length
-                )
-            } else {
-                request.body = .stream(stream.inboundBody(), length: length)
-            }
-        } else if head.headerFields[.contentLength] != nil {
-            request.headers.replaceOrAdd(name: "Content-Length", value: "0")
-        }
-
-        let response: HTTPClientResponse
-        do {
-            response = try await self.execute(request)
-        } catch {
-            let (status, message) = Self.describe(error, target: self.origin)
-            summary.status = status
-            Self.observeError(status: status, message: message, on: exchange)
-            await Self.sendError(status: status, message: message, on: stream)
-            return summary
-        }
-
-        summary.status = Int(response.status.code)
-        var fields = HTTPFields()
-        for header in response.headers {
-            guard let name = HTTPField.Name(header.name) else { continue }
-            fields.append(HTTPField(name: name, value: header.value))
-        }
-        exchange?.responseHead(status: summary.status, headers: response.headers.map { HeaderField($0.name, $0.value) })
-        do {
-            try await stream.sendResponseHead(ResponseHead(status: summary.status, headerFields: fields.endToEnd), endStream: false)
-            var writer = stream.makeBodyWriter()
-            try await writer.writeAll(response.body) { exchange?.responseBody($0) }
-            summary.bytes = writer.bytesWritten
-            exchange?.finished(error: nil)
-        } catch let reason as StreamResetReason {
-            self.logger.debug("stream ended early", metadata: ["reason": "\(reason)"])
-            exchange?.finished(error: "the webhook was abandoned: \(reason.message)")
-        } catch {
-            exchange?.finished(error: "the local app's response failed: \(error)")
-            await stream.reset(StreamResetReason(.cancelled, "the local app's response failed: \(error)"))
-        }
-        return summary
-    }
-
     /// The request to the local app for a webhook's method, target and
     /// (end-to-end) headers; the body is set by the caller.
     func request(method: String, target: String, headerFields: HTTPFields) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: self.url(for: target))
         request.method = HTTPMethod(rawValue: method)
-        for field in headerFields where field.name != .contentLength {
-            request.headers.add(name: field.name.rawName, value: field.value)
-        }
+        request.headers = Self.headers(headerFields)
         return request
     }
 
+    /// A webhook's (end-to-end) headers for the local app. `Content-Length` is left out: the client
+    /// sets it from the body it actually sends.
+    static func headers(_ fields: HTTPFields) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(fields.count)
+        for field in fields where field.name != .contentLength {
+            headers.add(name: field.name.rawName, value: field.value)
+        }
+        return headers
+    }
+
+    /// The local app's answer head as tunnel header fields (names the tunnel cannot carry are dropped).
+    static func fields(_ headers: HTTPHeaders) -> HTTPFields {
+        var fields = HTTPFields()
+        fields.reserveCapacity(headers.count)
+        for header in headers {
+            guard let name = HTTPField.Name(header.name) else { continue }
+            fields.append(HTTPField(name: name, value: header.value))
+        }
+        return fields
+    }
+
+    /// ``timeout`` as NIO counts time; `nil` when there is no limit.
+    var timeoutAmount: TimeAmount? {
+        self.timeout.map { .nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
+    }
+
     func execute(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
-        let deadline: TimeAmount =
-            self.timeout.map { .nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
-            ?? .hours(24 * 365)
-        return try await self.httpClient.execute(request, timeout: deadline, logger: self.logger)
+        try await self.httpClient.execute(request, timeout: self.timeoutAmount ?? .hours(24 * 365), logger: self.logger)
     }
 
     /// Sends an inspector replay to the local app the way a live webhook
@@ -212,20 +176,6 @@ struct LocalForwarder: Sendable {
 
     static func errorHeaders(_ body: ByteBuffer) -> HTTPFields {
         [.contentType: "application/json", .contentLength: "\(body.readableBytes)"]
-    }
-
-    static func sendError(status: Int, message: String, on stream: TunnelStream) async {
-        let body = Self.errorBody(message)
-        do {
-            try await stream.sendResponseHead(
-                ResponseHead(status: status, headerFields: Self.errorHeaders(body)),
-                endStream: false
-            )
-            var writer = stream.makeBodyWriter()
-            try await writer.finish(with: body)
-        } catch {
-            // The stream is gone (sender left, connection lost): nobody is waiting.
-        }
     }
 
     static func jsonString(_ text: String) -> String {

@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
-import HummingbirdWSClient
 import Inspector
 import Logging
 import NIOCore
@@ -46,18 +45,8 @@ public struct RelayClient: Service {
         var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
         if self.configuration.insecure { tlsConfiguration.certificateVerification = .none }
         let tls = tlsConfiguration
-        var httpConfiguration = HTTPClient.Configuration(
-            tlsConfiguration: tls,
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(10)),
-            decompression: .disabled
-        )
-        httpConfiguration.httpVersion = .http1Only
-        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
-        // A local app that is down should be a 502 now, not after the pool
-        // has retried for the whole connect timeout.
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        // The singleton group is also the WebSocket's, which `.delegateAndChannel(on:)` requires.
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.httpConfiguration(tls: tls))
         let forwarder = LocalForwarder(
             httpClient: httpClient,
             targetURL: self.configuration.targetURL,
@@ -89,6 +78,23 @@ public struct RelayClient: Service {
         self.logger.info("client stopped", metadata: ["summary": "\(self.stats.summary)"])
     }
 
+    /// The HTTP client for the local app (and the server's small JSON API): the local app's answer
+    /// goes back as it is (no redirects followed, no decompression), over HTTP/1.1.
+    static func httpConfiguration(tls: TLSConfiguration) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10)),
+            decompression: .disabled
+        )
+        configuration.httpVersion = .http1Only
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        // A local app that is down should be a 502 now, not after the pool
+        // has retried for the whole connect timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
     private func runSessions(forwarder: LocalForwarder, tls: TLSConfiguration) async throws {
         var api = ServerAPI(httpClient: forwarder.httpClient, serverURL: self.configuration.serverURL, sessionToken: self.configuration.sessionToken)
         api.whenOffline = self.configuration.whenOffline
@@ -106,7 +112,7 @@ public struct RelayClient: Service {
             let connected = Mutex(false)
             var reason: String
             do {
-                let close = try await self.connect(channel: channel, tls: tls, forwarder: forwarder) {
+                let end = try await self.connect(channel: channel, tls: tls, forwarder: forwarder) {
                     connected.withLock { $0 = true }
                     let wasConnected = everConnected.withLock { state in
                         defer { state = true }
@@ -115,7 +121,7 @@ public struct RelayClient: Service {
                     if wasConnected { self.stats.reconnected() }
                     self.console.line(wasConnected ? "Reconnected." : "A tunnel to the server has been established.")
                 }
-                reason = close.map { "closed by the server (\($0.closeCode)\($0.reason.map { ": \($0)" } ?? ""))" } ?? "connection closed"
+                reason = end.description
             } catch is CancellationError {
                 return
             } catch {
@@ -178,59 +184,46 @@ public struct RelayClient: Service {
         }
     }
 
-    /// One WebSocket session; returns when it closes.
+    /// One WebSocket session; returns how it ended. `onConnected` runs right after the 101, on the
+    /// connection's loop, before any webhook arrives.
     private func connect(
         channel: SavedChannel,
         tls: TLSConfiguration,
         forwarder: LocalForwarder,
         onConnected: @escaping @Sendable () -> Void
-    ) async throws -> WebSocketCloseFrame? {
-        var headers: HTTPFields = [.secWebSocketProtocol: "webhook-over-websocket.v2"]
-        if let token = channel.token { headers[.authorization] = "Bearer \(token)" }
-        headers[OfflineQueueHeaders.whenOffline] = self.configuration.whenOffline.rawValue
-        let configuration = WebSocketClientConfiguration(
-            maxFrameSize: 1 << 20,
-            additionalHeaders: headers,
-            closeTimeout: .seconds(5),
-            autoPing: .enabled(timePeriod: .seconds(15))
-        )
+    ) async throws -> TunnelSessionEnd {
+        var headers = HTTPHeaders([("Sec-WebSocket-Protocol", "webhook-over-websocket.v2")])
+        if let token = channel.token { headers.add(name: "Authorization", value: "Bearer \(token)") }
+        headers.add(name: OfflineQueueHeaders.whenOffline.rawName, value: self.configuration.whenOffline.rawValue)
         let url = ServerAPI.webSocketURL(serverURL: self.configuration.serverURL, channelID: channel.channelID)
+        let connection = try TunnelClientConnection(url: url, headers: headers, tlsConfiguration: tls)
         let console = self.console
         let stats = self.stats
-        let logger = self.logger
-        return try await WebSocketClient.connect(
-            url: url,
-            configuration: configuration,
-            tlsConfiguration: tls,
-            logger: self.logger
-        ) { inbound, outbound, _ in
-            onConnected()
-            await self.announceInspector()
-            let multiplexer = StreamMultiplexer(role: .acceptor) { buffer in
-                try await outbound.write(.binary(buffer))
-            }
-            await withDiscardingTaskGroup { group in
-                do {
-                    for try await message in inbound.messages(maxSize: 1 << 20) {
-                        guard case .binary(let buffer) = message else { continue }
-                        guard let incoming = try multiplexer.receive(buffer) else { continue }
-                        group.addTask {
-                            let started = ContinuousClock.now
-                            let summary = await forwarder.handle(incoming)
-                            let queuedID = incoming.head.headerFields[OfflineQueueHeaders.deliveryID]
-                            console.webhook(summary, elapsed: ContinuousClock.now - started, queued: queuedID)
-                            stats.webhook(status: summary.status, bytes: summary.bytes)
-                        }
-                    }
-                } catch let error as TunnelProtocolError {
-                    logger.warning("the server broke the protocol; reconnecting", metadata: ["error": "\(error)"])
-                    try? await outbound.close(.protocolError, reason: "protocol error")
-                } catch {
-                    // The connection ended (or Ctrl-C): the reconnect loop reports it.
-                    logger.debug("connection ended", metadata: ["error": "\(error)"])
-                }
-                multiplexer.shutdown(StreamResetReason(.connectionLost, "the connection to the server was lost"))
+        let report: LocalExchange.Report = { summary, elapsed, queuedID in
+            console.webhook(summary, elapsed: elapsed, queued: queuedID)
+            stats.webhook(status: summary.status, bytes: summary.bytes)
+        }
+        let session = try await connection.open(onConnected: onConnected) { eventLoop in
+            { handler, id, head, endStream in
+                LocalExchange.start(
+                    handler: handler,
+                    id: id,
+                    head: head,
+                    endStream: endStream,
+                    eventLoop: eventLoop,
+                    forwarder: forwarder,
+                    report: report
+                )
             }
         }
+        await self.announceInspector()
+        let end = await session.run()
+        if case .closedByClient(let reason) = end, !Task.isCancelled {
+            // The server broke the protocol or stopped answering pings.
+            self.logger.warning("ended the connection to the server; reconnecting", metadata: ["reason": "\(reason)"])
+        } else {
+            self.logger.debug("connection ended", metadata: ["end": "\(end)"])
+        }
+        return end
     }
 }

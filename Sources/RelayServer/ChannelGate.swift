@@ -6,6 +6,7 @@ import NIOCore
 import NIOWebSocket
 import OfflineQueue
 import TunnelProtocol
+import TunnelTransport
 import WSCore
 
 /// Decides who may hold a channel's WebSocket (docs/protocol.md, "Refusals happen before the upgrade"),
@@ -19,7 +20,7 @@ struct ChannelGate: Sendable {
     let registry: ChannelRegistry
     let tokens: TokenAuthority
     /// Per-connection limits for the streams a client's WebSocket carries.
-    let multiplexing: StreamMultiplexer.Configuration
+    let multiplexing: TunnelConfiguration
     /// Auth mode: every WebSocket needs its channel token.
     let requireToken: Bool
     let logger: Logger
@@ -147,68 +148,86 @@ struct ChannelGate: Sendable {
             let registry = self.registry
             let logger = self.logger
             let multiplexing = self.multiplexing
+            let connectionKind: AcceptedConnection
+            if v2 {
+                connectionKind = .tunnel { channel in
+                    try Self.installTunnel(
+                        id,
+                        connection: connection,
+                        on: channel,
+                        registry: registry,
+                        configuration: multiplexing,
+                        logger: logger
+                    )
+                }
+            } else {
+                connectionKind = .legacy { inbound, outbound, _ in
+                    await Self.runLegacy(
+                        id,
+                        connection: connection,
+                        inbound: inbound,
+                        outbound: outbound,
+                        registry: registry,
+                        maxPending: multiplexing.maxOpenStreams,
+                        logger: logger
+                    )
+                }
+            }
             return .accept(
                 headers: headers,
-                handler: { inbound, outbound, _ in
-                    if v2 {
-                        await Self.runMultiplexed(
-                            id,
-                            connection: connection,
-                            inbound: inbound,
-                            outbound: outbound,
-                            registry: registry,
-                            configuration: multiplexing,
-                            logger: logger
-                        )
-                    } else {
-                        await Self.runLegacy(
-                            id,
-                            connection: connection,
-                            inbound: inbound,
-                            outbound: outbound,
-                            registry: registry,
-                            maxPending: multiplexing.maxOpenStreams,
-                            logger: logger
-                        )
-                    }
-                },
+                connection: connectionKind,
                 abandon: { await registry.detach(id, connection: connection) }
             )
         }
     }
 
-    private static func runMultiplexed(
+    /// Runs an accepted v2 WebSocket as a ``TunnelHandler`` on its event loop: no task while it is
+    /// idle, pings on a loop timer, and webhooks delivered from the senders' loops
+    /// (`WebhookChannelHandler`). Called on the channel's loop once the upgrade is done.
+    private static func installTunnel(
         _ id: String,
         connection: UInt64,
-        inbound: WebSocketInboundStream,
-        outbound: WebSocketOutboundWriter,
+        on channel: any Channel,
         registry: ChannelRegistry,
-        configuration: StreamMultiplexer.Configuration,
+        configuration: TunnelConfiguration,
         logger: Logger
-    ) async {
-        let multiplexer = StreamMultiplexer(role: .opener, configuration: configuration) { buffer in
-            try await outbound.write(.binary(buffer))
-        }
-        await registry.attach(id, connection: connection, session: .multiplexed(multiplexer)) {
-            try? await outbound.close(.goingAway, reason: "server shutting down")
+    ) throws {
+        // `attach` and `detach` go to the registry in this order, even when the connection ends at once.
+        let attached = NIOLoopBoundBox<Task<Void, Never>?>.makeEmptyBox(eventLoop: channel.eventLoop)
+        let handler = TunnelHandler(
+            role: .opener,
+            configuration: configuration,
+            settings: .init(pingInterval: Self.pingInterval, masksFrames: false),
+            onClose: { reason in
+                registry.removeLive(id, connection: connection)
+                let attach = attached.value
+                Task {
+                    await attach?.value
+                    await registry.detach(id, connection: connection)
+                    logger.info("client disconnected", metadata: ["channel": "\(id)", "reason": "\(reason.message)"])
+                }
+            }
+        )
+        try channel.pipeline.syncOperations.addHandler(
+            NIOWebSocketFrameAggregator(
+                minNonFinalFragmentSize: 0,
+                maxAccumulatedFrameCount: 1024,
+                maxAccumulatedFrameSize: Self.maxMessageSize
+            )
+        )
+        try channel.pipeline.syncOperations.addHandler(handler)
+        let tunnel = TunnelConnection(handler: handler, eventLoop: channel.eventLoop)
+        registry.setLive(id, connection: connection, tunnel: tunnel)
+        attached.value = Task {
+            await registry.attach(id, connection: connection, session: .multiplexed(tunnel)) {
+                tunnel.close(reason: "server shutting down")
+            }
         }
         logger.info("client connected", metadata: ["channel": "\(id)", "protocol": "v2"])
-        var reason = "client disconnected"
-        do {
-            for try await message in inbound.messages(maxSize: Self.maxMessageSize) {
-                guard case .binary(let buffer) = message else {
-                    throw TunnelProtocolError.unexpectedFrame("text message on a v2 connection")
-                }
-                _ = try multiplexer.receive(buffer)
-            }
-        } catch {
-            reason = "\(error)"
-            try? await outbound.close(.protocolError, reason: "protocol error")
-        }
-        await registry.detach(id, connection: connection)
-        multiplexer.shutdown(StreamResetReason(.connectionLost, "the channel's client disconnected"))
-        logger.info("client disconnected", metadata: ["channel": "\(id)", "reason": "\(reason)"])
     }
+
+    /// How often each side pings an idle tunnel; a ping unanswered by the next one closes it.
+    static let pingInterval = TimeAmount.seconds(15)
 
     private static func runLegacy(
         _ id: String,

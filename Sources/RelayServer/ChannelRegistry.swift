@@ -1,3 +1,6 @@
+import Synchronization
+import TunnelTransport
+
 /// The channels of this replica and their connected clients.
 ///
 /// Wraps the pure ``ChannelTable`` with what needs a clock and waiting:
@@ -27,6 +30,26 @@ actor ChannelRegistry {
     private let graceUntil: ContinuousClock.Instant
 
     private let maxChannels: Int
+
+    /// The v2 tunnels connected here, by channel, readable without a hop to the actor: the event-loop
+    /// webhook path (`WebhookRoute`) looks a channel up here on the sender's loop. It mirrors
+    /// `sessions` for v2 clients; the tunnel sets and clears it from its own loop, around `attach`
+    /// and `detach`.
+    private nonisolated let live = Mutex<[String: (connection: UInt64, tunnel: TunnelConnection)]>([:])
+
+    nonisolated func liveTunnel(_ id: String) -> TunnelConnection? {
+        self.live.withLock { $0[id]?.tunnel }
+    }
+
+    nonisolated func setLive(_ id: String, connection: UInt64, tunnel: TunnelConnection) {
+        self.live.withLock { $0[id] = (connection, tunnel) }
+    }
+
+    nonisolated func removeLive(_ id: String, connection: UInt64) {
+        self.live.withLock { table in
+            if table[id]?.connection == connection { table[id] = nil }
+        }
+    }
 
     init(ttl: Duration, hold: Duration, startupGrace: Duration, maxChannels: Int = .max) {
         self.maxChannels = maxChannels
@@ -89,9 +112,12 @@ actor ChannelRegistry {
         self.table.reserve(id, now: self.clock.now)
     }
 
-    /// Channels held (`all`) and those with a connected client.
+    /// Channels held (`all`) and those with a connected client. A v2 tunnel counts from the moment its
+    /// handler runs (the live table), not only once `attach` reached the actor, so what peers and
+    /// `/internal/channels` see never lags behind what the event-loop path delivers to.
     func snapshot() -> (all: [String], connected: [String]) {
-        (self.table.allIDs, self.sessions.keys.sorted())
+        let live = self.live.withLock { Set($0.keys) }
+        return (self.table.allIDs, live.union(self.sessions.keys).sorted())
     }
 
     func isKnown(_ id: String) -> Bool { self.table.contains(id) }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import OfflineQueue
 import TunnelProtocol
+import TunnelTransport
 
 /// How one delivery of a queued webhook went.
 enum DeliveryResult: Sendable, Equatable {
@@ -36,17 +37,17 @@ extension OfflineDelivery {
     /// from the store.
     func deliver(_ webhook: QueuedWebhook, over session: ClientSession) async -> DeliveryResult {
         switch session {
-        case .multiplexed(let multiplexer):
-            return await self.deliver(webhook, over: multiplexer)
+        case .multiplexed(let tunnel):
+            return await self.deliver(webhook, over: tunnel)
         case .legacy(let session):
             return await self.deliver(webhook, over: session)
         }
     }
 
-    private func deliver(_ webhook: QueuedWebhook, over multiplexer: StreamMultiplexer) async -> DeliveryResult {
+    private func deliver(_ webhook: QueuedWebhook, over tunnel: TunnelConnection) async -> DeliveryResult {
         let stream: TunnelStream
         do {
-            stream = try multiplexer.openStream()
+            stream = try await tunnel.openStream()
         } catch {
             return .clientGone(error.message)
         }

@@ -10,11 +10,20 @@ import NIOWebSocket
 
 /// What the server decided about a WebSocket upgrade request.
 enum UpgradeDecision: Sendable {
-    /// Accepted: `handler` runs the WebSocket; `abandon` gives back what the
-    /// decision claimed when the upgrade fails before the handler runs.
-    case accept(headers: HTTPFields, handler: WebSocketDataHandler<RelayWebSocketContext>, abandon: @Sendable () async -> Void)
+    /// Accepted: `connection` says how the WebSocket runs; `abandon` gives back what the
+    /// decision claimed when the upgrade fails before it runs.
+    case accept(headers: HTTPFields, connection: AcceptedConnection, abandon: @Sendable () async -> Void)
     /// Refused with a real status (401, 403, 409...) and a JSON error body.
     case refuse(HTTPResponse.Status, message: String)
+}
+
+/// How an accepted WebSocket runs.
+enum AcceptedConnection: Sendable {
+    /// v2: the tunnel runs as NIO handlers on the channel's loop; this adds them (on the loop). From
+    /// then on the connection is owned by its handlers, not by a task.
+    case tunnel(install: @Sendable (any Channel) throws -> Void)
+    /// The original JSON framing: an async handler over swift-websocket, as a task.
+    case legacy(WebSocketDataHandler<RelayWebSocketContext>)
 }
 
 struct RelayWebSocketContext: WebSocketContext {
@@ -33,6 +42,8 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
 
     enum UpgradeResult: Sendable {
         case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketDataHandler<RelayWebSocketContext>, Logger)
+        /// A v2 tunnel, running on the loop.
+        case tunnel
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPResponse.Status, String)
     }
@@ -45,6 +56,8 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let decide: Decide
+    /// Webhooks for channels connected here, delivered on the loop (`WebhookChannelHandler`).
+    let webhookRoute: WebhookRoute?
     let webSocket: WebSocketHandler.Configuration
     let maxFrameSize: Int
 
@@ -52,10 +65,12 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
         responder: @escaping HTTPChannelHandler.Responder,
         maxFrameSize: Int,
         autoPing: AutoPingSetup,
+        webhookRoute: WebhookRoute?,
         decide: @escaping Decide
     ) {
         self.responder = Self.upgradeAwareResponder(responder)
         self.decide = decide
+        self.webhookRoute = webhookRoute
         self.maxFrameSize = maxFrameSize
         self.webSocket = .init(
             extensions: [],
@@ -86,6 +101,7 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
         channel.eventLoop.makeCompletedFuture {
             let pending = NIOLoopBoundBox<UpgradeDecision?>(nil, eventLoop: channel.eventLoop)
             let decide = self.decide
+            let webhookRoute = self.webhookRoute
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: self.maxFrameSize,
                 enableAutomaticErrorHandling: true,
@@ -106,7 +122,7 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
-                        guard case .accept(_, let handler, _) = pending.value else {
+                        guard case .accept(_, let accepted, _) = pending.value else {
                             throw ChannelError.inappropriateOperationForState
                         }
                         // HTTP is over on this connection; the upgrader removed NIO's HTTP handlers.
@@ -116,11 +132,17 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                         channel.pipeline.syncOperations.removeHandler(guardHandler, promise: nil)
                         let filter = try channel.pipeline.syncOperations.handler(type: ForeignUpgradeFilter.self)
                         channel.pipeline.syncOperations.removeHandler(filter, promise: nil)
-                        let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
-                            wrappingChannelSynchronously: channel,
-                            configuration: .init(isOutboundHalfClosureEnabled: true)
-                        )
-                        return UpgradeResult.websocket(asyncChannel, handler, logger)
+                        switch accepted {
+                        case .tunnel(let install):
+                            try install(channel)
+                            return UpgradeResult.tunnel
+                        case .legacy(let handler):
+                            let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                                wrappingChannelSynchronously: channel,
+                                configuration: .init(isOutboundHalfClosureEnabled: true)
+                            )
+                            return UpgradeResult.websocket(asyncChannel, handler, logger)
+                        }
                     }
                 }
             )
@@ -130,6 +152,9 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(logger: logger))
+                        if let webhookRoute {
+                            try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(route: webhookRoute))
+                        }
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
@@ -167,6 +192,9 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                 await self.handleHTTP(asyncChannel: http1, logger: logger)
             case .refused(let http1, let status, let message):
                 await Self.writeRefusal(status, message: message, on: http1, logger: logger)
+            case .tunnel:
+                // The tunnel's handlers own the connection now and release the channel when it closes.
+                return
             case .websocket(let asyncChannel, let handler, let logger):
                 do {
                     _ = try await WebSocketHandler.handle(

@@ -101,6 +101,13 @@ public struct RelayServer: Sendable {
         forwarder.offline = offline
         let router = self.makeRouter(gate: gate, oauth: oauth, boundPort: boundPort, directory: cluster?.directory, drain: drain)
         let (finalGate, finalForwarder) = (gate, forwarder)
+        let webhookRoute = WebhookRoute(
+            registry: self.registry,
+            configuration: self.configuration,
+            metrics: self.metrics,
+            drain: drain,
+            logger: self.logger
+        )
         let server = HTTPServerBuilder { responder in
             RelayChannel(
                 responder: { request, writer, channel in
@@ -112,6 +119,7 @@ public struct RelayServer: Sendable {
                 },
                 maxFrameSize: ChannelGate.maxMessageSize,
                 autoPing: .enabled(timePeriod: .seconds(15)),
+                webhookRoute: webhookRoute,
                 decide: { request, _, _ in await finalGate.decide(request) }
             )
         }

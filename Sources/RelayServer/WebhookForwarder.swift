@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import Prometheus
 import TunnelProtocol
+import TunnelTransport
 
 /// Delivers one webhook through the channel's client and streams the answer
 /// back to the sender.
@@ -94,11 +95,11 @@ struct WebhookForwarder: Sendable {
                 to: writer,
                 extraHeaders: [.retryAfter: "5"]
             )
-        case .connected(.multiplexed(let multiplexer)):
+        case .connected(.multiplexed(let tunnel)):
             try await self.forward(
                 request,
                 target: target,
-                over: multiplexer,
+                over: tunnel,
                 writer: writer,
                 channel: channel,
                 outcome: &outcome,
@@ -125,31 +126,41 @@ struct WebhookForwarder: Sendable {
 
     /// What the local app sees; a peer replica already added the `X-Forwarded-*` headers.
     func requestHeaders(_ request: Request, channel: any Channel, fromPeer: Bool) -> HTTPFields {
+        Self.requestHeaders(
+            request.headers,
+            senderAddress: channel.remoteAddress?.ipAddress,
+            scheme: request.head.scheme ?? "http",
+            authority: request.head.authority,
+            fromPeer: fromPeer
+        )
+    }
+
+    /// The request headers a webhook carries through the tunnel, for both the event-loop path and this one.
+    static func requestHeaders(_ fields: HTTPFields, senderAddress: String?, scheme: String, authority: String?, fromPeer: Bool) -> HTTPFields {
         // Both paths build a fresh copy, so the peer marker is dropped from that copy.
-        var fields =
+        var result =
             fromPeer
-            ? request.headers.endToEnd
-            : ForwardedHeaders.forRequest(
-                request.headers,
-                senderAddress: channel.remoteAddress?.ipAddress,
-                scheme: request.head.scheme ?? "http",
-                host: request.head.authority
-            )
-        fields[PeerHop.header] = nil
-        return fields
+            ? fields.endToEnd
+            : ForwardedHeaders.forRequest(fields, senderAddress: senderAddress, scheme: scheme, host: authority)
+        result[PeerHop.header] = nil
+        return result
     }
 
     /// Whether the request carries a body at all.
     static func hasBody(_ request: Request) -> Bool {
-        if request.headers[.transferEncoding] != nil { return true }
-        if let length = request.headers[.contentLength] { return length != "0" }
+        Self.hasBody(request.headers)
+    }
+
+    static func hasBody(_ fields: HTTPFields) -> Bool {
+        if fields[.transferEncoding] != nil { return true }
+        if let length = fields[.contentLength] { return length != "0" }
         return false
     }
 
     private func forward(
         _ request: Request,
         target: Target,
-        over multiplexer: StreamMultiplexer,
+        over tunnel: TunnelConnection,
         writer: consuming ResponseWriter,
         channel: any Channel,
         outcome: inout Outcome,
@@ -157,14 +168,11 @@ struct WebhookForwarder: Sendable {
     ) async throws {
         let stream: TunnelStream
         do {
-            stream = try multiplexer.openStream()
-        } catch  where error.code == .tooManyStreams {
-            outcome.status = 429
-            try await Self.writeError(.tooManyRequests, error.message, to: writer, extraHeaders: [.retryAfter: "1"])
-            return
+            stream = try await tunnel.openStream()
         } catch {
-            outcome.status = 503
-            try await Self.writeError(.serviceUnavailable, "the channel's client is reconnecting", to: writer, extraHeaders: [.retryAfter: "5"])
+            let answer = error.code == .tooManyStreams ? ErrorAnswer.forReset(error) : ErrorAnswer.reconnecting
+            outcome.status = answer.status.code
+            try await Self.writeError(answer, to: writer)
             return
         }
         defer { stream.release() }
@@ -276,25 +284,19 @@ struct WebhookForwarder: Sendable {
         return writer.bytesWritten
     }
 
-    /// Maps a failed stream to the sender's answer; returns the status sent.
+    /// Maps a failed stream to the sender's answer (``ErrorAnswer``); returns the status sent.
     @discardableResult
     static func writeError(for reason: StreamResetReason, to writer: consuming ResponseWriter) async throws -> Int {
-        switch reason.code {
-        case .timeout:
-            try await Self.writeError(.gatewayTimeout, reason.message, to: writer)
-            return 504
-        case .bodyTooLarge:
-            try await Self.writeError(.contentTooLarge, reason.message, to: writer, close: true)
-            return 413
-        case .connectionLost:
-            // The client went away mid-request: like a channel without a
-            // client, worth a retry once it is back.
-            try await Self.writeError(.serviceUnavailable, reason.message, to: writer, extraHeaders: [.retryAfter: "5"])
-            return 503
-        default:
-            try await Self.writeError(.badGateway, reason.message, to: writer)
-            return 502
-        }
+        let answer = ErrorAnswer.forReset(reason)
+        try await Self.writeError(answer, to: writer)
+        return answer.status.code
+    }
+
+    static func writeError(_ answer: ErrorAnswer, to writer: consuming ResponseWriter) async throws {
+        let body = answer.body
+        var bodyWriter = try await writer.writeHead(answer.head(bodyLength: body.readableBytes))
+        try await bodyWriter.write(body)
+        try await bodyWriter.finish(nil)
     }
 
     static func writeError(
@@ -304,32 +306,51 @@ struct WebhookForwarder: Sendable {
         extraHeaders: HTTPFields = [:],
         close: Bool = false
     ) async throws {
-        let body = ErrorBody.json(message)
-        var headers: HTTPFields = [.contentType: "application/json", .contentLength: "\(body.readableBytes)"]
-        headers.append(contentsOf: extraHeaders)
-        if close { headers[.connection] = "close" }
-        var bodyWriter = try await writer.writeHead(HTTPResponse(status: status, headerFields: headers))
-        try await bodyWriter.write(body)
-        try await bodyWriter.finish(nil)
+        let answer = ErrorAnswer(status: status, message: message, retryAfter: extraHeaders[.retryAfter], close: close)
+        try await Self.writeError(answer, to: writer)
     }
 
     private func record(_ request: Request, target: Target, outcome: Outcome, started: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - started
-        self.metrics.webhookAnswered(status: outcome.status)
-        self.metrics.latency.record(elapsed)
-        self.metrics.bytesIn.increment(by: Int64(outcome.bytesIn))
-        self.metrics.bytesOut.increment(by: Int64(outcome.bytesOut))
+        Self.record(
+            metrics: self.metrics,
+            logger: self.logger,
+            channelID: target.channelID,
+            method: request.method.rawValue,
+            path: request.uri.path,
+            status: outcome.status,
+            bytesIn: outcome.bytesIn,
+            bytesOut: outcome.bytesOut,
+            elapsed: ContinuousClock.now - started
+        )
+    }
+
+    /// Counts and logs one answered webhook, for both paths.
+    static func record(
+        metrics: RelayMetrics,
+        logger: Logger,
+        channelID: String,
+        method: String,
+        path: String,
+        status: Int,
+        bytesIn: Int,
+        bytesOut: Int,
+        elapsed: Duration
+    ) {
+        metrics.webhookAnswered(status: status)
+        metrics.latency.record(elapsed)
+        metrics.bytesIn.increment(by: Int64(bytesIn))
+        metrics.bytesOut.increment(by: Int64(bytesOut))
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        self.logger.info(
+        logger.info(
             "webhook",
             metadata: [
-                "channel": "\(target.channelID)",
-                "method": "\(request.method.rawValue)",
-                "path": "\(request.uri.path)",
-                "status": "\(outcome.status)",
+                "channel": "\(channelID)",
+                "method": "\(method)",
+                "path": "\(path)",
+                "status": "\(status)",
                 "duration_ms": "\(Int(milliseconds.rounded()))",
-                "bytes_in": "\(outcome.bytesIn)",
-                "bytes_out": "\(outcome.bytesOut)",
+                "bytes_in": "\(bytesIn)",
+                "bytes_out": "\(bytesOut)",
             ]
         )
     }

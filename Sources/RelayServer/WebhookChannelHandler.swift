@@ -1,0 +1,195 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import TunnelTransport
+
+/// The `/webhook/...` route for channels whose client is connected to this replica, on the sender's
+/// connection's event loop: no Swift task, the request streamed into the channel's tunnel and the
+/// answer streamed back (docs/architecture.md, "One webhook, end to end").
+///
+/// It sits in the HTTP pipeline after Hummingbird's connection-state handler and before the
+/// router's channel. A request it does not take — any other path, and a webhook whose channel has
+/// no client here (held, queued, at a peer, the original framing, unknown) — passes through to the
+/// router untouched, where `WebhookForwarder` answers it (see `RelayServer+Routes.swift`).
+///
+/// While an exchange runs, reads are held for back-pressure (the tunnel's window is full) and after
+/// the request's end (so a pipelined request waits its turn).
+final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private enum State {
+        /// Between requests.
+        case idle
+        /// A request the router answers: its parts pass through, and its answer, until both have ended.
+        case passing(requestDone: Bool, responseDone: Bool)
+        /// A webhook this handler delivers.
+        case exchanging(WebhookExchange)
+    }
+
+    private let route: WebhookRoute
+    private var state = State.idle
+    /// Parts of a pipelined request that came while an exchange ran.
+    private var queued: [HTTPRequestPart] = []
+    private var context: ChannelHandlerContext?
+    /// A `read` held while reading is paused.
+    private var readHeld = false
+    private var inRead = false
+
+    init(route: WebhookRoute) {
+        self.route = route
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.inRead = true
+        self.receive(self.unwrapInboundIn(data), context: context)
+    }
+
+    private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch self.state {
+        case .idle:
+            guard case .head(let head) = part else {
+                // Parts of a request that was already answered and ended: the router's to drop.
+                context.fireChannelRead(self.wrapInboundOut(part))
+                return
+            }
+            guard let plan = self.route.plan(for: head) else {
+                self.state = .passing(requestDone: false, responseDone: false)
+                context.fireChannelRead(self.wrapInboundOut(part))
+                return
+            }
+            let exchange = WebhookExchange(plan: plan, head: head, route: self.route, channel: context.channel, handler: self)
+            self.state = .exchanging(exchange)
+            exchange.start()
+        case .passing(let requestDone, let responseDone):
+            if requestDone {
+                // A pipelined request: it waits until the router's answer is out.
+                self.queued.append(part)
+                return
+            }
+            context.fireChannelRead(self.wrapInboundOut(part))
+            if case .end = part { self.passingEnded(request: true, response: responseDone) }
+        case .exchanging(let exchange):
+            if exchange.requestComplete {
+                // A pipelined request: it waits until this answer is out.
+                self.queued.append(part)
+            } else {
+                exchange.requestPart(part)
+            }
+        }
+    }
+
+    /// Notes the end of a passing request or of its answer; when both have ended, the next may start.
+    private func passingEnded(request: Bool, response: Bool) {
+        if request && response {
+            self.exchangeEnded()
+        } else {
+            self.state = .passing(requestDone: request, responseDone: response)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .passing(let requestDone, _) = self.state, case .end = self.unwrapOutboundIn(data) {
+            context.write(data, promise: promise)
+            self.passingEnded(request: requestDone, response: true)
+            return
+        }
+        context.write(data, promise: promise)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.inRead = false
+        if case .exchanging(let exchange) = self.state { exchange.readComplete() }
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .exchanging(let exchange) = self.state {
+            exchange.senderLeft()
+            self.state = .idle
+        }
+        context.fireChannelInactive()
+    }
+
+    /// A sender that closes its side has left, as nginx takes it (`proxy_ignore_client_abort off`): the
+    /// listener allows half-closure, so a hang-up arrives as this event and not as the channel going
+    /// inactive. The stream is reset, so the local app's request ends too. Outside an exchange the
+    /// event goes on to Hummingbird, which closes the connection.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event, case .exchanging(let exchange) = self.state {
+            exchange.senderLeft()
+            self.state = .idle
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.route.logger.debug("sender's connection failed", metadata: ["error": "\(error)"])
+        if case .exchanging(let exchange) = self.state { exchange.senderLeft() }
+        context.fireErrorCaught(error)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .exchanging(let exchange) = self.state, context.channel.isWritable { exchange.senderWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Reads
+
+    func read(context: ChannelHandlerContext) {
+        if case .exchanging(let exchange) = self.state, exchange.holdsReads {
+            self.readHeld = true
+            return
+        }
+        context.read()
+    }
+
+    /// The exchange may read again.
+    func resumeReading() {
+        guard self.readHeld, let context = self.context else { return }
+        if case .exchanging(let exchange) = self.state, exchange.holdsReads { return }
+        self.readHeld = false
+        context.read()
+    }
+
+    // MARK: Answering (called by the exchange)
+
+    func write(_ part: HTTPResponsePart, promise: EventLoopPromise<Void>? = nil) {
+        guard let context = self.context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(self.wrapOutboundOut(part), promise: promise)
+    }
+
+    func flush() {
+        self.context?.flush()
+    }
+
+    func close() {
+        self.context?.close(promise: nil)
+    }
+
+    /// The exchange is over: the next request (perhaps already queued) may start.
+    func exchangeEnded() {
+        self.state = .idle
+        guard let context = self.context else { return }
+        let queued = self.queued
+        self.queued = []
+        for part in queued { self.receive(part, context: context) }
+        self.resumeReading()
+    }
+}

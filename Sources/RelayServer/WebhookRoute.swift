@@ -1,0 +1,47 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import TunnelTransport
+
+/// Decides, from a request's head alone, whether `WebhookChannelHandler` delivers it on the event
+/// loop, and holds what such an exchange needs (limits, metrics, the drain's count, the log).
+///
+/// It takes a webhook only when everything is known at once: a canonical channel id whose client
+/// holds a v2 tunnel on this replica, a declared length within the limit, and no `Upgrade`. The rest
+/// — waiting for a client, queueing, a peer's channel, the original framing, 404 and 413 — is
+/// `WebhookForwarder`'s, behind the router, so each rule lives in one place.
+struct WebhookRoute: Sendable {
+    let registry: ChannelRegistry
+    let configuration: RelayServerConfiguration
+    let metrics: RelayMetrics
+    let drain: ShutdownDrain
+    let logger: Logger
+
+    /// What the exchange needs from the decision.
+    struct Plan {
+        var target: WebhookForwarder.Target
+        var tunnel: TunnelConnection
+        var fromPeer: Bool
+    }
+
+    func plan(for head: HTTPRequest) -> Plan? {
+        guard let fullPath = head.path, fullPath.hasPrefix("/webhook/") else { return nil }
+        let (path, query) = Self.split(fullPath)
+        guard let target = WebhookForwarder.parseTarget(path: path, query: query),
+            ChannelID.isCanonical(target.channelID),
+            head.headerFields[.upgrade] == nil,
+            let tunnel = self.registry.liveTunnel(target.channelID)
+        else { return nil }
+        if let length = head.headerFields[.contentLength] {
+            guard let declared = Int(length), declared <= self.configuration.maxBodySize else { return nil }
+        }
+        let fromPeer = PeerHop.isFromPeer(head.headerFields, internalToken: self.configuration.internalToken)
+        return Plan(target: target, tunnel: tunnel, fromPeer: fromPeer)
+    }
+
+    /// `/a/b?x=1` → (`/a/b`, `x=1`), as Hummingbird's URI splits it.
+    static func split(_ path: String) -> (String, String?) {
+        guard let mark = path.firstIndex(of: "?") else { return (path, nil) }
+        return (String(path[..<mark]), String(path[path.index(after: mark)...]))
+    }
+}
