@@ -10,9 +10,14 @@ import TunnelTransport
 /// AsyncHTTPClient delegate of the request it makes.
 ///
 /// Both sides run on the tunnel connection's event loop: the ``TunnelHandler`` calls its owners
-/// there, and the request is made with `.delegateAndChannel(on:)` that loop, so AsyncHTTPClient's
-/// callbacks and its connection to the app are there too. A webhook therefore needs no Swift task,
-/// no lock and no thread hop between the WebSocket and the app (issue #10, docs/architecture.md).
+/// there, and the request is made with `.delegate(on:)` that loop, so AsyncHTTPClient's callbacks
+/// come there too. A webhook therefore needs no Swift task and no lock (docs/architecture.md).
+///
+/// Not `.delegateAndChannel(on:)`: AsyncHTTPClient 1.37 serves a request that requires a loop from
+/// an idle connection on that loop or else opens an "overflow" connection, which it closes as soon
+/// as it is idle, so every webhook paid a TCP connect to the app (measured: a new connection per
+/// request, a fifth of the client's CPU). With `.delegate(on:)` the pool keeps general-purpose
+/// connections alive, prefers one on our loop, and hops only when it hands us another loop's.
 ///
 /// Back-pressure, both ways, without ever holding a body whole:
 /// - Upload (server → app): each chunk from the tunnel is written to AsyncHTTPClient's
@@ -167,7 +172,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
         self.task = self.forwarder.httpClient.execute(
             request: request,
             delegate: self,
-            eventLoop: .delegateAndChannel(on: self.eventLoop),
+            eventLoop: .delegate(on: self.eventLoop),
             logger: self.forwarder.logger
         )
     }

@@ -45,8 +45,13 @@ public struct RelayClient: Service {
         var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
         if self.configuration.insecure { tlsConfiguration.certificateVerification = .none }
         let tls = tlsConfiguration
-        // The singleton group is also the WebSocket's, which `.delegateAndChannel(on:)` requires.
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.httpConfiguration(tls: tls))
+        // The singleton group is also the WebSocket's, so the pool can prefer the webhook's own loop.
+        // The pool's own events (connections opened and closed) go to our log, at trace and debug.
+        let httpClient = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: Self.httpConfiguration(tls: tls),
+            backgroundActivityLogger: self.logger
+        )
         let forwarder = LocalForwarder(
             httpClient: httpClient,
             targetURL: self.configuration.targetURL,

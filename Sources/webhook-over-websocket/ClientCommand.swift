@@ -52,6 +52,8 @@ struct ClientCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    @OptionGroup var runtime: RuntimeOptions
+
     /// `nil` for `--inspect off`.
     var inspectAddress: InspectorAddress? {
         self.inspect.lowercased() == "off" ? nil : InspectorAddress(parsing: self.inspect)
@@ -84,9 +86,9 @@ struct ClientCommand: AsyncParsableCommand {
             version: WebhookOverWebsocket.version
         )
         do {
-            return try await Inspector.open(configuration, logger: logger, output: { printLine($0) })
+            return try await Inspector.open(configuration, logger: logger, output: { ConsoleOutput.write($0) })
         } catch {
-            printLine("Warning: the inspector's history in \(self.stateDir) cannot be opened (\(error)); the tunnel runs without the inspector.")
+            ConsoleOutput.write("Warning: the inspector's history in \(self.stateDir) cannot be opened (\(error)); the tunnel runs without the inspector.")
             return nil
         }
     }
@@ -100,6 +102,8 @@ struct ClientCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try self.runtime.apply()
+        defer { ConsoleOutput.flush() }
         let logger = self.logging.bootstrap(label: "webhook-over-websocket.client")
         var configuration = RelayClientConfiguration(
             serverURL: self.serverURL,
@@ -112,7 +116,7 @@ struct ClientCommand: AsyncParsableCommand {
         )
         configuration.whenOffline = self.whenOffline
         let inspector = await self.openInspector(logger: logger)
-        let client = RelayClient(configuration: configuration, logger: logger, output: { printLine($0) }, inspector: inspector)
+        let client = RelayClient(configuration: configuration, logger: logger, output: { ConsoleOutput.write($0) }, inspector: inspector)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: client, successTerminationBehavior: .gracefullyShutdownGroup)
         ]
@@ -129,6 +133,7 @@ struct ClientCommand: AsyncParsableCommand {
             try await group.run()
         } catch let error as LoginRequired {
             await inspector?.close()
+            ConsoleOutput.flush()
             printLine(error.description)
             throw ExitCode(2)
         } catch {

@@ -78,6 +78,8 @@ struct ServerCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    @OptionGroup var runtime: RuntimeOptions
+
     @OptionGroup(title: "Offline queue") var offlineQueue: OfflineQueueOptions
 
     func validate() throws {
@@ -157,6 +159,7 @@ struct ServerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try self.runtime.apply()
         let logger = self.logging.bootstrap(label: "webhook-over-websocket.server")
         var configuration = RelayServerConfiguration(
             host: self.host,
