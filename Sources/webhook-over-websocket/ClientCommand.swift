@@ -88,7 +88,9 @@ struct ClientCommand: AsyncParsableCommand {
         do {
             return try await Inspector.open(configuration, logger: logger, output: { ConsoleOutput.write($0) })
         } catch {
-            ConsoleOutput.write("Warning: the inspector's history in \(self.stateDir) cannot be opened (\(error)); the tunnel runs without the inspector.")
+            ConsoleOutput.write(
+                "Warning: the inspector's history in \(self.stateDir) cannot be opened (\(error)); the tunnel runs without the inspector."
+            )
             return nil
         }
     }
