@@ -96,8 +96,18 @@ final class OfflineDelivery: Service, Sendable {
 
     /// A client is connecting to `id`: its queued webhooks go out once it is attached.
     func clientConnecting(_ id: String, mode: OfflineMode?) async {
-        if let mode { await self.record(mode, for: id) }
+        // A reconnecting client sends the mode it had: written once, not on every connect (each write
+        // is a synced one, and 10,000 clients coming back at once would queue behind them).
+        if let mode, !self.knowsFreshly(mode, for: id) { await self.record(mode, for: id) }
         self.wake.yield(id)
+    }
+
+    /// Whether `mode` is what this replica recorded for `id` within the cache's lifetime.
+    private func knowsFreshly(_ mode: OfflineMode, for id: String) -> Bool {
+        self.state.withLock { state in
+            guard let entry = state.modes[id] else { return false }
+            return entry.mode == mode && ContinuousClock.now - entry.at < Self.modeCacheLifetime
+        }
     }
 
     /// Channels the sweeper must keep: they still have queued webhooks. Asked
