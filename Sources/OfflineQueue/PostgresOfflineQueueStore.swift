@@ -9,7 +9,7 @@ import TunnelProtocol
 /// The offline queue in PostgreSQL (`--queue-url`), shared by every replica
 /// of a cluster (docs/offline-queue.md, "Storage").
 ///
-/// The store runs two `PostgresClient`s in tasks it owns, from
+/// The store runs two `PostgresClient`s in a task it owns, from
 /// ``open(url:limits:logger:)`` until ``close()``: `client`, whose connections
 /// run with `synchronous_commit=off`, so admissions, body chunks, deliveries
 /// and leases cost no WAL flush each; and `durable`, whose connections run
