@@ -38,12 +38,6 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     static let reservationStep: Int64 = 1 << 20
     /// An ingest whose replica died is removed this long after its last chunk.
     static let ingestLease = Duration.seconds(600)
-    /// A claimed webhook whose body is one chunk at most this large comes
-    /// with its claim, saving the round trip that would read it.
-    static let inlineBodyLimit: Int64 = 16 * 1_024
-    /// Bodies fetched with their claims and not read yet take at most this
-    /// much memory; past it, bodies are read from the database as usual.
-    static let inlineBodyBudget = 8 << 20
 
     private struct LiveIngest: Sendable {
         var channelID: String
@@ -58,8 +52,7 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     private let limits: OfflineQueueLimits
     private let logger: Logger
     private let liveIngests = Mutex<[String: LiveIngest]>([:])
-    /// Single-chunk bodies that came with their claims, until read or settled.
-    private let inlineBodies = Mutex<(bodies: [String: ByteBuffer], bytes: Int)>(([:], 0))
+    private let inlineBodies = InlineBodyCache()
 
     /// Connects to `url` (`postgres://user[:password]@host[:port]/database`,
     /// `?sslmode=disable|prefer|require`), runs the migrations and returns the
@@ -500,13 +493,13 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
             SELECT w.id, w.method, w.target, w.header_fields, w.body_length, w.queued_at, w.attempts, c.data
             FROM claimed w
             LEFT JOIN wow_queue_body_chunks c ON c.webhook_id = w.id AND c.idx = 0 AND w.chunk_count = 1
-                AND w.body_length <= \(Self.inlineBodyLimit)
+                AND w.body_length <= \(InlineBodyCache.bodyLimit)
             ORDER BY w.seq
             """,
             logger: logger
         )
         var webhooks: [QueuedWebhook] = []
-        var inline: [(String, ByteBuffer)] = []
+        var inline: [(id: String, data: ByteBuffer)] = []
         for try await (id, method, target, fields, length, queuedAt, attempts, data) in rows.decode(
             (String, String, String, ByteBuffer, Int64, Int64, Int, ByteBuffer?).self
         ) {
@@ -522,30 +515,12 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
             )
             if let data { inline.append((id, data)) }
         }
-        inlineBodies.withLock { cache in
-            for (id, data) in inline where cache.bytes + data.readableBytes <= Self.inlineBodyBudget {
-                cache.bytes += data.readableBytes - (cache.bodies.updateValue(data, forKey: id)?.readableBytes ?? 0)
-            }
-        }
+        inlineBodies.keep(inline)
         return webhooks
     }
 
-    /// The body that came with the webhook's claim, taken out of the cache.
-    private func takeInlineBody(of id: String) -> ByteBuffer? {
-        inlineBodies.withLock { cache in
-            guard let data = cache.bodies.removeValue(forKey: id) else { return nil }
-            cache.bytes -= data.readableBytes
-            return data
-        }
-    }
-
     public func body(of id: String) -> AsyncThrowingStream<ByteBuffer, any Error> {
-        if let data = takeInlineBody(of: id) {
-            return AsyncThrowingStream { continuation in
-                continuation.yield(data)
-                continuation.finish()
-            }
-        }
+        if let inline = inlineBodies.stream(of: id) { return inline }
         let cursor = ChunkCursor()
         return AsyncThrowingStream {
             guard let index = cursor.next() else { return nil }
@@ -578,7 +553,7 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
 
     public func markDelivered(ids: [String]) async throws {
         guard !ids.isEmpty else { return }
-        for id in ids { _ = takeInlineBody(of: id) }
+        inlineBodies.drop(ids)
         // On a synchronous_commit=off connection: no WAL flush. A crash that
         // loses it delivers the webhooks again, which at-least-once allows.
         try await client.query("DELETE FROM wow_queue_webhooks WHERE id = ANY(\(ids))", logger: logger)
@@ -586,7 +561,7 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
 
     public func release(ids: [String], owner: String) async throws {
         guard !ids.isEmpty else { return }
-        for id in ids { _ = takeInlineBody(of: id) }
+        inlineBodies.drop(ids)
         try await client.query(
             "UPDATE wow_queue_webhooks SET lease_owner = NULL, lease_until = NULL WHERE id = ANY(\(ids)) AND lease_owner = \(owner)",
             logger: logger
@@ -594,7 +569,7 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     }
 
     public func markFailed(id: String, retryAt: Date?) async throws {
-        _ = takeInlineBody(of: id)
+        inlineBodies.drop([id])
         if let retryAt {
             try await client.query(
                 """

@@ -56,6 +56,7 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
 
     private var idleCommitter: Task<Void, Never>?
     private var isClosed = false
+    private nonisolated let inlineBodies = InlineBodyCache()
 
     /// Opens (creating if needed) the queue in `dataDirectory`, which is
     /// created with mode 0700 when missing.
@@ -314,15 +315,25 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
         if !unsyncedPending.isEmpty { try await waitUntilCommitted(openGeneration) }
         return try await exclusively {
             let now = Self.milliseconds(Date())
+            // A body of one small chunk comes along: its delivery then reads
+            // nothing more from the store.
             let rows = try await read(
-                "SELECT id, method, target, header_fields, body_length, queued_at, attempts FROM webhooks "
-                    + "WHERE channel_id = ? AND state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) "
-                    + "ORDER BY seq LIMIT ?",
-                [.text(channelID), .integer(now), .integer(now), .integer(SQLiteInt64(unsyncedPending.count + max(1, limit)))]
+                "SELECT w.id AS id, w.method AS method, w.target AS target, w.header_fields AS header_fields, "
+                    + "w.body_length AS body_length, w.queued_at AS queued_at, w.attempts AS attempts, c.data AS data FROM webhooks w "
+                    + "LEFT JOIN body_chunks c ON c.webhook_id = w.id AND c.idx = 0 AND w.chunk_count = 1 AND w.body_length <= ? "
+                    + "WHERE w.channel_id = ? AND w.state = 'pending' AND w.next_attempt_at <= ? AND (w.lease_until IS NULL OR w.lease_until <= ?) "
+                    + "ORDER BY w.seq LIMIT ?",
+                [
+                    .integer(SQLiteInt64(InlineBodyCache.bodyLimit)), .text(channelID), .integer(now), .integer(now),
+                    .integer(SQLiteInt64(unsyncedPending.count + max(1, limit))),
+                ]
             )
-            let webhooks = try rows.filter { !unsyncedPending.contains($0.column("id")?.string ?? "") }.prefix(max(1, limit))
-                .map { try Self.webhook(from: $0, channelID: channelID) }
+            let claimed = rows.filter { !unsyncedPending.contains($0.column("id")?.string ?? "") }.prefix(max(1, limit))
+            let webhooks = try claimed.map { try Self.webhook(from: $0, channelID: channelID) }
             guard !webhooks.isEmpty else { return [] }
+            inlineBodies.keep(
+                zip(webhooks, claimed).compactMap { webhook, row in row.column("data")?.blob.map { (id: webhook.id, data: $0) } }
+            )
             let ids = webhooks.map { SQLiteData.text($0.id) }
             _ = try await write(
                 "UPDATE webhooks SET lease_owner = ?, lease_until = ? WHERE id IN (\(Self.placeholders(ids.count)))",
@@ -333,6 +344,7 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
     }
 
     public nonisolated func body(of id: String) -> AsyncThrowingStream<ByteBuffer, any Error> {
+        if let inline = inlineBodies.stream(of: id) { return inline }
         let cursor = ChunkCursor()
         return AsyncThrowingStream {
             guard let index = cursor.next() else { return nil }
@@ -362,6 +374,7 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
 
     public func markDelivered(ids: [String]) async throws {
         guard !ids.isEmpty else { return }
+        inlineBodies.drop(ids)
         // Into the open transaction, synced by the next group commit (100 ms
         // at the latest): a crash before it delivers these again, which
         // at-least-once allows.
@@ -376,6 +389,7 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
 
     public func release(ids: [String], owner: String) async throws {
         guard !ids.isEmpty else { return }
+        inlineBodies.drop(ids)
         try await exclusively {
             _ = try await write(
                 "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND id IN (\(Self.placeholders(ids.count)))",
@@ -385,6 +399,7 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
     }
 
     public func markFailed(id: String, retryAt: Date?) async throws {
+        inlineBodies.drop([id])
         try await exclusively {
             if let retryAt {
                 _ = try await write(

@@ -144,4 +144,32 @@ struct BatchedQueueStoreTests {
             #expect(again.allSatisfy { $0.attempts == 0 })
         }
     }
+
+    @Test func bodiesKeptWithTheirClaimsStayWithinTheirBudget() {
+        let cache = InlineBodyCache()
+        let body = Sample.body(Int(InlineBodyCache.bodyLimit))
+        cache.keep((0..<600).map { (id: "w\($0)", data: body) })
+        let kept = (0..<600).filter { cache.take("w\($0)") != nil }.count
+        #expect(kept == InlineBodyCache.budget / body.readableBytes)
+        // What was taken is gone, and what was dropped is too.
+        cache.keep([(id: "a", data: body), (id: "b", data: body)])
+        cache.drop(["a"])
+        #expect(cache.take("a") == nil)
+        #expect(cache.take("b") == body)
+        #expect(cache.take("b") == nil)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aSmallBodyClaimedThenReleasedIsReadFromTheStoreByTheNextClaimer(_ backend: Backend) async throws {
+        try await StoreHarness.with(backend) { _, store in
+            let body = Sample.body(1_024)
+            let queued = try await Sample.queue(store, channel: "c1", body: body)
+            _ = try await store.claim(channelID: "c1", owner: "r1", lease: .seconds(30), limit: 1)
+            try await store.release(ids: [queued.id], owner: "r1")
+            let again = try await store.claim(channelID: "c1", owner: "r2", lease: .seconds(30), limit: 1)
+            #expect(again.map(\.id) == [queued.id])
+            #expect(try await Sample.readBody(store, id: queued.id) == body)
+            #expect(try await Sample.readBody(store, id: queued.id) == body)
+        }
+    }
 }
