@@ -8,6 +8,7 @@
 #   bench/run.sh --smoke       every column once with tiny durations, for CI (debug
 #                              binary); fails on any failed request; no speed assertions
 #   bench/run.sh --idle-only   only the idle-clients phase
+#   bench/run.sh --queue-only  only the offline queue's phases
 #
 # Load points (wrk, 1 KiB and 64 KiB POSTs at c = 1, 16, 64), each against
 #   direct       wrk -> local app
@@ -45,10 +46,12 @@ cd "$(dirname "$0")/.."
 
 SMOKE=0
 IDLE_ONLY=0
+QUEUE_ONLY=0
 for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
     --idle-only) IDLE_ONLY=1 ;;
+    --queue-only) QUEUE_ONLY=1 ;;
     *)
       echo "unknown argument: $arg" >&2
       exit 64
@@ -127,6 +130,10 @@ fail() {
 start() {
   local name=$1 pattern=$2
   shift 2
+  # A name used before (qclient in each queue phase) left its output: gone
+  # first, or the wait below could match the old lines before the new process
+  # has truncated the file.
+  rm -f "$WORK/$name.out" "$WORK/$name.err"
   "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PIDS+=($!)
   printf -v "${name}_PID" '%s' "$!"
@@ -658,6 +665,8 @@ targets() {
 echo "binary: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))   $(date -u '+%Y-%m-%d %H:%M UTC')   $(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg)"
 if [ "$IDLE_ONLY" = 1 ]; then
   idle_phase
+elif [ "$QUEUE_ONLY" = 1 ]; then
+  queue_phases
 else
   load_points
   print_table
