@@ -8,7 +8,11 @@ import Testing
 /// The rules of the faster paths (docs/offline-queue.md, "Storage"): the
 /// limit check folded into the admission, claims of several webhooks at
 /// once, released claims, removals of several webhooks, and a small body
-/// written with its commit.
+/// written with its commit. One test at a time: run beside the others, this
+/// suite's stores (two database clients each with PostgreSQL) grew the
+/// process enough to disturb ``LargeBodyStoreTests``' measure of resident
+/// memory.
+@Suite(.serialized)
 struct BatchedQueueStoreTests {
     @Test(arguments: Backend.allCases)
     func concurrentBeginsAtTheCountLimitAdmitExactlyWhatFits(_ backend: Backend) async throws {
