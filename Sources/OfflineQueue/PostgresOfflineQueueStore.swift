@@ -38,6 +38,8 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     static let reservationStep: Int64 = 1 << 20
     /// An ingest whose replica died is removed this long after its last chunk.
     static let ingestLease = Duration.seconds(600)
+    /// Connections of the synchronous_commit=on pool, at most.
+    static let durableConnections = 8
 
     private struct LiveIngest: Sendable {
         var channelID: String
@@ -64,6 +66,11 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         durableConfiguration.options.additionalStartupParameters = [
             ("synchronous_commit", "on"), ("application_name", "webhook-over-websocket"),
         ]
+        // Each statement here holds its connection for one WAL flush, which
+        // concurrent commits share: a few connections carry thousands of
+        // commits a second, and the replica's share of max_connections grows
+        // by this much, not by another full pool.
+        durableConfiguration.options.maximumConnections = Self.durableConnections
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let durable = PostgresClient(configuration: durableConfiguration, backgroundLogger: logger)
         let runner = Task {
