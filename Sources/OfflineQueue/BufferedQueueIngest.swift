@@ -6,8 +6,10 @@ protocol IngestBackend: Sendable {
     /// Checks (and reserves) that the webhook may grow to `bodyLength` bytes.
     func account(id: String, bodyLength: Int64) async throws
     func writeChunk(id: String, index: Int, data: ByteBuffer) async throws
-    /// Makes the webhook durable and visible to delivery.
-    func finishIngest(id: String, bodyLength: Int64, chunkCount: Int) async throws -> QueuedWebhook
+    /// Writes `lastChunk` (if any) as chunk `chunkCount - 1` and makes the
+    /// webhook durable and visible to delivery, in one step: a small body
+    /// (one chunk) costs no write of its own.
+    func finishIngest(id: String, bodyLength: Int64, chunkCount: Int, lastChunk: ByteBuffer?) async throws -> QueuedWebhook
     func abortIngest(id: String) async
 }
 
@@ -59,13 +61,14 @@ actor BufferedQueueIngest<Backend: IngestBackend>: OfflineQueueIngest {
     func commit() async throws -> QueuedWebhook {
         guard !finished else { throw OfflineQueueError.unknownIngest }
         do {
+            var last: ByteBuffer?
             if partial.readableBytes > 0 {
-                let last = partial
+                last = partial
                 partial = ByteBuffer()
-                try await write(last)
+                chunkCount += 1
             }
             finished = true
-            return try await backend.finishIngest(id: id, bodyLength: bodyLength, chunkCount: chunkCount)
+            return try await backend.finishIngest(id: id, bodyLength: bodyLength, chunkCount: chunkCount, lastChunk: last)
         } catch {
             finished = false
             await abort()

@@ -119,15 +119,24 @@ public protocol OfflineQueueStore: Sendable {
     /// declared length, if any. Throws ``OfflineQueueRefusal``.
     func beginIngest(channelID: String, head: QueuedRequestHead, declaredLength: Int64?) async throws -> any OfflineQueueIngest
 
-    /// Takes the oldest webhook of the channel that is due for delivery and
-    /// not being delivered by anyone else, and leases it to `owner` for
-    /// `lease`; nil when there is none. Two callers (two replicas) never get
-    /// the same webhook while its lease lasts.
-    func claimNext(channelID: String, owner: String, lease: Duration) async throws -> QueuedWebhook?
+    /// Takes up to `limit` of the channel's webhooks that are due for
+    /// delivery and not being delivered by anyone else, oldest first, and
+    /// leases them all to `owner` for `lease`; empty when there are none. Two
+    /// callers (two replicas) never get the same webhook while its lease
+    /// lasts. One claim for several webhooks saves a round trip per webhook;
+    /// the caller still delivers them one at a time, in the order returned.
+    func claim(channelID: String, owner: String, lease: Duration, limit: Int) async throws -> [QueuedWebhook]
     /// The stored body of a webhook, chunk by chunk.
     func body(of id: String) -> AsyncThrowingStream<ByteBuffer, any Error>
-    /// The local app answered: the webhook is removed.
-    func markDelivered(id: String) async throws
+    /// The local app answered: the webhooks are removed. Not synced before
+    /// it returns: delivery is at least once, and a crash that loses this
+    /// only delivers the webhooks again (docs/offline-queue.md, "Delivery").
+    func markDelivered(ids: [String]) async throws
+    /// Gives back claimed webhooks that were not attempted (the client went
+    /// away, or a failure stopped the channel's deliveries): due again at
+    /// once, their attempts unchanged. Leases another owner took meanwhile
+    /// are left alone.
+    func release(ids: [String], owner: String) async throws
     /// The attempt failed (app unreachable or 5xx). `retryAt` nil: no more
     /// attempts; the webhook is kept as failed until it expires.
     func markFailed(id: String, retryAt: Date?) async throws
@@ -139,4 +148,17 @@ public protocol OfflineQueueStore: Sendable {
     func statistics() async throws -> OfflineQueueStatistics
 
     func close() async throws
+}
+
+extension OfflineQueueStore {
+    /// The oldest due webhook of the channel, leased to `owner`; nil when
+    /// there is none.
+    public func claimNext(channelID: String, owner: String, lease: Duration) async throws -> QueuedWebhook? {
+        try await claim(channelID: channelID, owner: owner, lease: lease, limit: 1).first
+    }
+
+    /// The local app answered: the webhook is removed.
+    public func markDelivered(id: String) async throws {
+        try await markDelivered(ids: [id])
+    }
 }

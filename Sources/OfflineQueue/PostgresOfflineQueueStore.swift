@@ -9,20 +9,28 @@ import TunnelProtocol
 /// The offline queue in PostgreSQL (`--queue-url`), shared by every replica
 /// of a cluster (docs/offline-queue.md, "Storage").
 ///
-/// The store runs its own `PostgresClient` in a task it owns, from
-/// ``open(url:limits:logger:)`` until ``close()``. Connections are opened with
-/// `synchronous_commit=off`, so body chunks, deliveries and leases cost no
-/// WAL flush each; the statement that makes a webhook pending runs in a
-/// transaction with `synchronous_commit=on`, whose flush covers every WAL
-/// record before it, the webhook's chunks included. PostgreSQL groups the
-/// flushes of concurrent commits itself.
+/// The store runs two `PostgresClient`s in a task it owns, from
+/// ``open(url:limits:logger:)`` until ``close()``: `client`, whose connections
+/// run with `synchronous_commit=off`, so admissions, body chunks, deliveries
+/// and leases cost no WAL flush each; and `durable`, whose connections run
+/// with `synchronous_commit=on`, for the one statement that makes a webhook
+/// pending (with its last chunk). That statement's commit waits for the WAL
+/// flush, which covers every WAL record before it, the webhook's earlier
+/// chunks included. PostgreSQL groups the flushes of concurrent commits
+/// itself.
 ///
-/// Claims take the oldest due row with `FOR UPDATE SKIP LOCKED` and set a
-/// lease in the same statement, so two replicas never hold the same webhook
-/// at once. Limits are checked under a per-channel advisory lock, with rows
-/// still being ingested counted at the bytes reserved for them.
+/// A small webhook costs two round trips to store: `wow_queue_admit` (the
+/// limit check under a per-channel advisory lock and the row's insert, in one
+/// call) and the durable statement. Usage is kept per channel in
+/// `wow_queue_usage` by a trigger, so a check reads two small sums instead of
+/// scanning the queue; rows still being ingested count at the bytes reserved
+/// for them.
+///
+/// Claims take the oldest due rows with `FOR UPDATE SKIP LOCKED` and set
+/// their lease in the same statement, so two replicas never hold the same
+/// webhook at once.
 public final class PostgresOfflineQueueStore: OfflineQueueStore {
-    static let schemaVersion = 1
+    static let schemaVersion = 2
     /// Any advisory lock key of ours: migrations (`key`, 0), a channel's limits (`key`, hash).
     static let advisoryLockKey: Int32 = 0x574F_5751  // "WOWQ"
     /// An ingest reserves this much more than it has received, so a body of
@@ -30,6 +38,8 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     static let reservationStep: Int64 = 1 << 20
     /// An ingest whose replica died is removed this long after its last chunk.
     static let ingestLease = Duration.seconds(600)
+    /// Connections of the synchronous_commit=on pool, at most.
+    static let durableConnections = 8
 
     private struct LiveIngest: Sendable {
         var channelID: String
@@ -39,10 +49,12 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     }
 
     private let client: PostgresClient
+    private let durable: PostgresClient
     private let runner: Task<Void, Never>
     private let limits: OfflineQueueLimits
     private let logger: Logger
     private let liveIngests = Mutex<[String: LiveIngest]>([:])
+    private let inlineBodies = InlineBodyCache()
 
     /// Connects to `url` (`postgres://user[:password]@host[:port]/database`,
     /// `?sslmode=disable|prefer|require`), runs the migrations and returns the
@@ -50,9 +62,23 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     /// database.
     public static func open(url: String, limits: OfflineQueueLimits, logger: Logger) async throws -> PostgresOfflineQueueStore {
         let configuration = try configuration(from: url)
+        var durableConfiguration = configuration
+        durableConfiguration.options.additionalStartupParameters = [
+            ("synchronous_commit", "on"), ("application_name", "webhook-over-websocket"),
+        ]
+        // Each statement here holds its connection for one WAL flush, which
+        // concurrent commits share: a few connections carry thousands of
+        // commits a second, and the replica's share of max_connections grows
+        // by this much, not by another full pool.
+        durableConfiguration.options.maximumConnections = Self.durableConnections
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let runner = Task { await client.run() }
-        let store = PostgresOfflineQueueStore(client: client, runner: runner, limits: limits, logger: logger)
+        let durable = PostgresClient(configuration: durableConfiguration, backgroundLogger: logger)
+        let runner = Task {
+            async let clientRun: Void = client.run()
+            async let durableRun: Void = durable.run()
+            _ = await (clientRun, durableRun)
+        }
+        let store = PostgresOfflineQueueStore(client: client, durable: durable, runner: runner, limits: limits, logger: logger)
         do {
             try await withConnectDeadline(configuration) { try await store.migrate() }
             let removed = try await store.removeAbandonedIngests(now: Date())
@@ -65,8 +91,9 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         }
     }
 
-    private init(client: PostgresClient, runner: Task<Void, Never>, limits: OfflineQueueLimits, logger: Logger) {
+    private init(client: PostgresClient, durable: PostgresClient, runner: Task<Void, Never>, limits: OfflineQueueLimits, logger: Logger) {
         self.client = client
+        self.durable = durable
         self.runner = runner
         self.limits = limits
         self.logger = logger
@@ -145,6 +172,10 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
                 for statement in Self.schemaV1 { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
                 try await connection.query("INSERT INTO wow_queue_schema (version) VALUES (1)", logger: logger)
             }
+            if version < 2 {
+                for statement in Self.schemaV2 { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await connection.query("INSERT INTO wow_queue_schema (version) VALUES (2)", logger: logger)
+            }
         }
     }
 
@@ -186,20 +217,83 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         """,
     ]
 
+    /// Usage per channel kept by a trigger (so a limit check reads two sums
+    /// instead of scanning the queue), and the admission as one call.
+    static let schemaV2 = [
+        """
+        CREATE TABLE wow_queue_usage (
+            channel_id text PRIMARY KEY,
+            webhooks bigint NOT NULL,
+            bytes bigint NOT NULL
+        )
+        """,
+        """
+        INSERT INTO wow_queue_usage (channel_id, webhooks, bytes)
+        SELECT channel_id, count(*), sum(body_length) FROM wow_queue_webhooks GROUP BY channel_id
+        """,
+        """
+        CREATE FUNCTION wow_queue_count_usage() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO wow_queue_usage AS u (channel_id, webhooks, bytes) VALUES (NEW.channel_id, 1, NEW.body_length)
+                ON CONFLICT (channel_id) DO UPDATE SET webhooks = u.webhooks + 1, bytes = u.bytes + excluded.bytes;
+            ELSIF TG_OP = 'DELETE' THEN
+                UPDATE wow_queue_usage SET webhooks = webhooks - 1, bytes = bytes - OLD.body_length WHERE channel_id = OLD.channel_id;
+            ELSE
+                UPDATE wow_queue_usage SET bytes = bytes + NEW.body_length - OLD.body_length WHERE channel_id = NEW.channel_id;
+            END IF;
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER wow_queue_count_rows AFTER INSERT OR DELETE ON wow_queue_webhooks
+        FOR EACH ROW EXECUTE FUNCTION wow_queue_count_usage()
+        """,
+        """
+        CREATE TRIGGER wow_queue_count_resizes AFTER UPDATE OF body_length ON wow_queue_webhooks
+        FOR EACH ROW WHEN (OLD.body_length IS DISTINCT FROM NEW.body_length) EXECUTE FUNCTION wow_queue_count_usage()
+        """,
+        // VOLATILE: each statement inside takes a fresh snapshot, so the sums
+        // read after the lock include every ingest admitted before it.
+        """
+        CREATE FUNCTION wow_queue_admit(
+            lock_key integer, new_id text, channel text, new_method text, new_target text, fields bytea, reserved bigint,
+            now_ms bigint, lease_until_ms bigint, max_webhooks bigint, max_channel_bytes bigint, max_total_bytes bigint
+        ) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+            used_webhooks bigint;
+            used_bytes bigint;
+            total_bytes bigint;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(lock_key, hashtext(channel));
+            SELECT coalesce(sum(webhooks) FILTER (WHERE channel_id = channel), 0),
+                   coalesce(sum(bytes) FILTER (WHERE channel_id = channel), 0),
+                   coalesce(sum(bytes), 0)
+            INTO used_webhooks, used_bytes, total_bytes FROM wow_queue_usage;
+            IF used_webhooks + 1 > max_webhooks THEN RETURN 'channel_count'; END IF;
+            IF used_bytes + reserved > max_channel_bytes THEN RETURN 'channel_bytes'; END IF;
+            IF total_bytes + reserved > max_total_bytes THEN RETURN 'server_bytes'; END IF;
+            INSERT INTO wow_queue_webhooks (id, channel_id, method, target, header_fields, body_length, queued_at, next_attempt_at, state, lease_until)
+            VALUES (new_id, channel, new_method, new_target, fields, reserved, now_ms, now_ms, 'ingesting', lease_until_ms);
+            RETURN 'admitted';
+        END
+        $$
+        """,
+    ]
+
     // MARK: - Modes
 
     public func setMode(_ mode: OfflineMode, channelID: String) async throws {
         if try await self.mode(channelID: channelID) == mode { return }
         let now = Self.milliseconds(Date())
-        _ = try await durably { connection in
-            try await connection.query(
-                """
-                INSERT INTO wow_queue_channels (channel_id, mode, updated_at) VALUES (\(channelID), \(mode.rawValue), \(now))
-                ON CONFLICT (channel_id) DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at
-                """,
-                logger: logger
-            )
-        }
+        try await durable.query(
+            """
+            INSERT INTO wow_queue_channels (channel_id, mode, updated_at) VALUES (\(channelID), \(mode.rawValue), \(now))
+            ON CONFLICT (channel_id) DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at
+            """,
+            logger: logger
+        )
     }
 
     public func mode(channelID: String) async throws -> OfflineMode? {
@@ -219,18 +313,24 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         let queuedAt = Date(timeIntervalSince1970: Double(milliseconds) / 1_000)
         let leaseUntil = milliseconds + Self.milliseconds(Self.ingestLease)
         let fields = HeaderFieldsCodec.encode(head.headerFields)
-        try await transaction { connection in
-            let usage = try await usage(of: channelID, on: connection)
-            if usage.count + 1 > limits.maxCountPerChannel { throw OfflineQueueRefusal.channelCountLimit }
-            if usage.channelBytes + reserved > limits.maxBytesPerChannel { throw OfflineQueueRefusal.channelBytesLimit }
-            if usage.totalBytes + reserved > limits.maxTotalBytes { throw OfflineQueueRefusal.serverBytesLimit }
-            try await connection.query(
-                """
-                INSERT INTO wow_queue_webhooks (id, channel_id, method, target, header_fields, body_length, queued_at, next_attempt_at, state, lease_until)
-                VALUES (\(id), \(channelID), \(head.method), \(head.target), \(fields), \(reserved), \(milliseconds), \(milliseconds), 'ingesting', \(leaseUntil))
-                """,
-                logger: logger
-            )
+        let maxWebhooks = Int64(limits.maxCountPerChannel)
+        // One round trip: the lock, the check and the insert run in the
+        // function, in one transaction that commits without a WAL flush.
+        let rows = try await client.query(
+            """
+            SELECT wow_queue_admit(\(Self.advisoryLockKey), \(id), \(channelID), \(head.method), \(head.target), \(fields), \(reserved),
+                \(milliseconds), \(leaseUntil), \(maxWebhooks), \(limits.maxBytesPerChannel), \(limits.maxTotalBytes))
+            """,
+            logger: logger
+        )
+        var verdict = ""
+        for try await answer in rows.decode(String.self) { verdict = answer }
+        switch verdict {
+        case "admitted": break
+        case "channel_count": throw OfflineQueueRefusal.channelCountLimit
+        case "channel_bytes": throw OfflineQueueRefusal.channelBytesLimit
+        case "server_bytes": throw OfflineQueueRefusal.serverBytesLimit
+        default: throw OfflineQueueError.corruptRecord("wow_queue_admit answered '\(verdict)'")
         }
         liveIngests.withLock { $0[id] = LiveIngest(channelID: channelID, head: head, queuedAt: queuedAt, reserved: reserved) }
         return BufferedQueueIngest(backend: IngestHandle(store: self), id: id)
@@ -248,15 +348,15 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey), hashtext(\(channelID)))", logger: logger)
         let rows = try await connection.query(
             """
-            SELECT count(*) FILTER (WHERE channel_id = \(channelID)),
-                   coalesce(sum(body_length) FILTER (WHERE channel_id = \(channelID)), 0)::bigint,
-                   coalesce(sum(body_length), 0)::bigint
-            FROM wow_queue_webhooks
+            SELECT coalesce(sum(webhooks) FILTER (WHERE channel_id = \(channelID)), 0)::bigint,
+                   coalesce(sum(bytes) FILTER (WHERE channel_id = \(channelID)), 0)::bigint,
+                   coalesce(sum(bytes), 0)::bigint
+            FROM wow_queue_usage
             """,
             logger: logger
         )
-        for try await (count, channelBytes, totalBytes) in rows.decode((Int, Int64, Int64).self) {
-            return Usage(count: count, channelBytes: channelBytes, totalBytes: totalBytes)
+        for try await (count, channelBytes, totalBytes) in rows.decode((Int64, Int64, Int64).self) {
+            return Usage(count: Int(count), channelBytes: channelBytes, totalBytes: totalBytes)
         }
         return Usage(count: 0, channelBytes: 0, totalBytes: 0)
     }
@@ -267,8 +367,8 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         func writeChunk(id: String, index: Int, data: ByteBuffer) async throws {
             try await store.writeChunk(id: id, index: index, data: data)
         }
-        func finishIngest(id: String, bodyLength: Int64, chunkCount: Int) async throws -> QueuedWebhook {
-            try await store.finishIngest(id: id, bodyLength: bodyLength, chunkCount: chunkCount)
+        func finishIngest(id: String, bodyLength: Int64, chunkCount: Int, lastChunk: ByteBuffer?) async throws -> QueuedWebhook {
+            try await store.finishIngest(id: id, bodyLength: bodyLength, chunkCount: chunkCount, lastChunk: lastChunk)
         }
         func abortIngest(id: String) async { await store.abortIngest(id: id) }
     }
@@ -313,21 +413,44 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         guard inserted else { throw OfflineQueueError.unknownIngest }
     }
 
-    private func finishIngest(id: String, bodyLength: Int64, chunkCount: Int) async throws -> QueuedWebhook {
+    private func finishIngest(id: String, bodyLength: Int64, chunkCount: Int, lastChunk: ByteBuffer?) async throws -> QueuedWebhook {
         guard let ingest = liveIngests.withLock({ $0[id] }) else { throw OfflineQueueError.unknownIngest }
-        let updated = try await durably { connection in
-            let rows = try await connection.query(
+        if ingest.reserved != bodyLength {
+            // The reservation becomes the stored length here, without a WAL
+            // flush, so the durable statement below does not touch the
+            // channel's usage row (its lock would be held through the flush).
+            try await client.query(
+                "UPDATE wow_queue_webhooks SET body_length = \(bodyLength) WHERE id = \(id) AND state = 'ingesting'",
+                logger: logger
+            )
+        }
+        // One statement on a synchronous_commit=on connection: the last chunk
+        // and the pending state commit together, and the commit waits for the
+        // WAL flush.
+        let rows: PostgresRowSequence
+        if let lastChunk {
+            rows = try await durable.query(
                 """
-                UPDATE wow_queue_webhooks SET state = 'pending', body_length = \(bodyLength), chunk_count = \(chunkCount),
-                    lease_until = NULL
+                WITH chunk AS (
+                    INSERT INTO wow_queue_body_chunks (webhook_id, idx, data)
+                    SELECT id, \(chunkCount - 1), \(lastChunk) FROM wow_queue_webhooks WHERE id = \(id) AND state = 'ingesting'
+                )
+                UPDATE wow_queue_webhooks SET state = 'pending', chunk_count = \(chunkCount), lease_until = NULL
                 WHERE id = \(id) AND state = 'ingesting' RETURNING seq
                 """,
                 logger: logger
             )
-            var updated = false
-            for try await _ in rows.decode(Int64.self) { updated = true }
-            return updated
+        } else {
+            rows = try await durable.query(
+                """
+                UPDATE wow_queue_webhooks SET state = 'pending', chunk_count = \(chunkCount), lease_until = NULL
+                WHERE id = \(id) AND state = 'ingesting' RETURNING seq
+                """,
+                logger: logger
+            )
         }
+        var updated = false
+        for try await _ in rows.decode(Int64.self) { updated = true }
         guard updated else { throw OfflineQueueError.unknownIngest }
         liveIngests.withLock { $0[id] = nil }
         return QueuedWebhook(id: id, channelID: ingest.channelID, head: ingest.head, bodyLength: bodyLength, queuedAt: ingest.queuedAt, attempts: 0)
@@ -352,49 +475,59 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         }
     }
 
-    /// Runs `body` in a transaction whose COMMIT waits for the WAL flush.
-    private func durably<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await transaction { connection in
-            try await connection.query("SET LOCAL synchronous_commit TO on", logger: logger)
-            return try await body(connection)
-        }
-    }
-
     // MARK: - Delivery
 
-    public func claimNext(channelID: String, owner: String, lease: Duration) async throws -> QueuedWebhook? {
+    public func claim(channelID: String, owner: String, lease: Duration, limit: Int) async throws -> [QueuedWebhook] {
         let now = Self.milliseconds(Date())
         let until = now + Self.milliseconds(lease)
+        let limit = max(1, limit)
+        // The rows are locked (SKIP LOCKED: another claimer's are passed
+        // over) and leased in one statement; a body of one small chunk comes
+        // along.
         let rows = try await client.query(
             """
-            UPDATE wow_queue_webhooks SET lease_owner = \(owner), lease_until = \(until)
-            WHERE id = (
-                SELECT id FROM wow_queue_webhooks
-                WHERE channel_id = \(channelID) AND state = 'pending' AND next_attempt_at <= \(now)
-                    AND (lease_until IS NULL OR lease_until <= \(now))
-                ORDER BY seq LIMIT 1
-                FOR UPDATE SKIP LOCKED
-            ) AND state = 'pending'
-            RETURNING id, method, target, header_fields, body_length, queued_at, attempts
+            WITH claimed AS (
+                UPDATE wow_queue_webhooks SET lease_owner = \(owner), lease_until = \(until)
+                WHERE id = ANY(ARRAY(
+                    SELECT id FROM wow_queue_webhooks
+                    WHERE channel_id = \(channelID) AND state = 'pending' AND next_attempt_at <= \(now)
+                        AND (lease_until IS NULL OR lease_until <= \(now))
+                    ORDER BY seq LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED
+                )) AND state = 'pending'
+                RETURNING seq, id, method, target, header_fields, body_length, queued_at, attempts, chunk_count
+            )
+            SELECT w.id, w.method, w.target, w.header_fields, w.body_length, w.queued_at, w.attempts, c.data
+            FROM claimed w
+            LEFT JOIN wow_queue_body_chunks c ON c.webhook_id = w.id AND c.idx = 0 AND w.chunk_count = 1
+                AND w.body_length <= \(InlineBodyCache.bodyLimit)
+            ORDER BY w.seq
             """,
             logger: logger
         )
-        for try await (id, method, target, fields, length, queuedAt, attempts) in rows.decode(
-            (String, String, String, ByteBuffer, Int64, Int64, Int).self
+        var webhooks: [QueuedWebhook] = []
+        var inline: [(id: String, data: ByteBuffer)] = []
+        for try await (id, method, target, fields, length, queuedAt, attempts, data) in rows.decode(
+            (String, String, String, ByteBuffer, Int64, Int64, Int, ByteBuffer?).self
         ) {
-            return QueuedWebhook(
-                id: id,
-                channelID: channelID,
-                head: QueuedRequestHead(method: method, target: target, headerFields: try HeaderFieldsCodec.decode(fields)),
-                bodyLength: length,
-                queuedAt: Date(timeIntervalSince1970: Double(queuedAt) / 1_000),
-                attempts: attempts
+            webhooks.append(
+                QueuedWebhook(
+                    id: id,
+                    channelID: channelID,
+                    head: QueuedRequestHead(method: method, target: target, headerFields: try HeaderFieldsCodec.decode(fields)),
+                    bodyLength: length,
+                    queuedAt: Date(timeIntervalSince1970: Double(queuedAt) / 1_000),
+                    attempts: attempts
+                )
             )
+            if let data { inline.append((id, data)) }
         }
-        return nil
+        inlineBodies.keep(inline)
+        return webhooks
     }
 
     public func body(of id: String) -> AsyncThrowingStream<ByteBuffer, any Error> {
+        if let inline = inlineBodies.stream(of: id) { return inline }
         let cursor = ChunkCursor()
         return AsyncThrowingStream {
             guard let index = cursor.next() else { return nil }
@@ -425,11 +558,25 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         throw OfflineQueueError.unknownWebhook
     }
 
-    public func markDelivered(id: String) async throws {
-        try await client.query("DELETE FROM wow_queue_webhooks WHERE id = \(id)", logger: logger)
+    public func markDelivered(ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        inlineBodies.drop(ids)
+        // On a synchronous_commit=off connection: no WAL flush. A crash that
+        // loses it delivers the webhooks again, which at-least-once allows.
+        try await client.query("DELETE FROM wow_queue_webhooks WHERE id = ANY(\(ids))", logger: logger)
+    }
+
+    public func release(ids: [String], owner: String) async throws {
+        guard !ids.isEmpty else { return }
+        inlineBodies.drop(ids)
+        try await client.query(
+            "UPDATE wow_queue_webhooks SET lease_owner = NULL, lease_until = NULL WHERE id = ANY(\(ids)) AND lease_owner = \(owner)",
+            logger: logger
+        )
     }
 
     public func markFailed(id: String, retryAt: Date?) async throws {
+        inlineBodies.drop([id])
         if let retryAt {
             try await client.query(
                 """
@@ -461,6 +608,10 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         var removed = 0
         for try await _ in rows.decode(Int64.self) { removed += 1 }
         _ = try await removeAbandonedIngests(now: now)
+        // Channels with nothing queued leave the usage table, so the total a
+        // limit check sums stays short. The trigger adds them back on their
+        // next webhook.
+        try await client.query("DELETE FROM wow_queue_usage WHERE webhooks = 0", logger: logger)
         return removed
     }
 

@@ -56,6 +56,7 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
 
     private var idleCommitter: Task<Void, Never>?
     private var isClosed = false
+    private nonisolated let inlineBodies = InlineBodyCache()
 
     /// Opens (creating if needed) the queue in `dataDirectory`, which is
     /// created with mode 0700 when missing.
@@ -238,8 +239,8 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
         func writeChunk(id: String, index: Int, data: ByteBuffer) async throws {
             try await store.writeChunk(id: id, index: index, data: data)
         }
-        func finishIngest(id: String, bodyLength: Int64, chunkCount: Int) async throws -> QueuedWebhook {
-            try await store.finishIngest(id: id, bodyLength: bodyLength, chunkCount: chunkCount)
+        func finishIngest(id: String, bodyLength: Int64, chunkCount: Int, lastChunk: ByteBuffer?) async throws -> QueuedWebhook {
+            try await store.finishIngest(id: id, bodyLength: bodyLength, chunkCount: chunkCount, lastChunk: lastChunk)
         }
         func abortIngest(id: String) async { await store.abortIngest(id: id) }
     }
@@ -265,9 +266,16 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
         if let generation { try await waitUntilCommitted(generation) }
     }
 
-    private func finishIngest(id: String, bodyLength: Int64, chunkCount: Int) async throws -> QueuedWebhook {
+    private func finishIngest(id: String, bodyLength: Int64, chunkCount: Int, lastChunk: ByteBuffer?) async throws -> QueuedWebhook {
         guard let ingest = liveIngests[id] else { throw OfflineQueueError.unknownIngest }
         let generation = try await exclusively {
+            if let lastChunk {
+                try await write(
+                    "INSERT INTO body_chunks (webhook_id, idx, data) VALUES (?, ?, ?)",
+                    [.text(id), .integer(SQLiteInt64(chunkCount - 1)), .blob(lastChunk)]
+                )
+                bytesInTransaction += lastChunk.readableBytes
+            }
             let rows = try await write(
                 "UPDATE webhooks SET state = 'pending', body_length = ?, chunk_count = ? WHERE id = ? AND state = 'ingesting' RETURNING seq",
                 [.integer(SQLiteInt64(bodyLength)), .integer(SQLiteInt64(chunkCount)), .text(id)]
@@ -301,59 +309,97 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
 
     // MARK: - Delivery
 
-    public func claimNext(channelID: String, owner: String, lease: Duration) async throws -> QueuedWebhook? {
+    public func claim(channelID: String, owner: String, lease: Duration, limit: Int) async throws -> [QueuedWebhook] {
         // What is committed but not yet synced is not delivered yet; let it
         // become durable first so that arrival order holds.
         if !unsyncedPending.isEmpty { try await waitUntilCommitted(openGeneration) }
         return try await exclusively {
             let now = Self.milliseconds(Date())
+            // A body of one small chunk comes along: its delivery then reads
+            // nothing more from the store.
             let rows = try await read(
-                "SELECT id, method, target, header_fields, body_length, queued_at, attempts FROM webhooks "
-                    + "WHERE channel_id = ? AND state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) "
-                    + "ORDER BY seq LIMIT ?",
-                [.text(channelID), .integer(now), .integer(now), .integer(SQLiteInt64(unsyncedPending.count + 1))]
+                "SELECT w.id AS id, w.method AS method, w.target AS target, w.header_fields AS header_fields, "
+                    + "w.body_length AS body_length, w.queued_at AS queued_at, w.attempts AS attempts, c.data AS data FROM webhooks w "
+                    + "LEFT JOIN body_chunks c ON c.webhook_id = w.id AND c.idx = 0 AND w.chunk_count = 1 AND w.body_length <= ? "
+                    + "WHERE w.channel_id = ? AND w.state = 'pending' AND w.next_attempt_at <= ? AND (w.lease_until IS NULL OR w.lease_until <= ?) "
+                    + "ORDER BY w.seq LIMIT ?",
+                [
+                    .integer(SQLiteInt64(InlineBodyCache.bodyLimit)), .text(channelID), .integer(now), .integer(now),
+                    .integer(SQLiteInt64(unsyncedPending.count + max(1, limit))),
+                ]
             )
-            guard let row = rows.first(where: { !unsyncedPending.contains($0.column("id")?.string ?? "") }) else { return nil }
-            let webhook = try Self.webhook(from: row, channelID: channelID)
+            let claimed = rows.filter { !unsyncedPending.contains($0.column("id")?.string ?? "") }.prefix(max(1, limit))
+            let webhooks = try claimed.map { try Self.webhook(from: $0, channelID: channelID) }
+            guard !webhooks.isEmpty else { return [] }
+            inlineBodies.keep(
+                zip(webhooks, claimed).compactMap { webhook, row in row.column("data")?.blob.map { (id: webhook.id, data: $0) } }
+            )
+            let ids = webhooks.map { SQLiteData.text($0.id) }
             _ = try await write(
-                "UPDATE webhooks SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                [.text(owner), .integer(now + Self.milliseconds(lease)), .text(webhook.id)]
+                "UPDATE webhooks SET lease_owner = ?, lease_until = ? WHERE id IN (\(Self.placeholders(ids.count)))",
+                [.text(owner), .integer(now + Self.milliseconds(lease))] + ids
             )
-            return webhook
+            return webhooks
         }
     }
 
     public nonisolated func body(of id: String) -> AsyncThrowingStream<ByteBuffer, any Error> {
+        if let inline = inlineBodies.stream(of: id) { return inline }
         let cursor = ChunkCursor()
         return AsyncThrowingStream {
             guard let index = cursor.next() else { return nil }
-            let chunk = try await self.chunk(of: id, index: index)
-            if chunk == nil { cursor.finish() }
+            guard let (chunk, isLast) = try await self.chunk(of: id, index: index) else {
+                cursor.finish()
+                return nil
+            }
+            if isLast { cursor.finish() }
             return chunk
         }
     }
 
-    /// Chunk `index` of a stored body; nil past the last one. Throws when the
-    /// webhook is not stored.
-    private func chunk(of id: String, index: Int) async throws -> ByteBuffer? {
-        try await exclusively {
-            if index == 0 {
-                let rows = try await read("SELECT chunk_count FROM webhooks WHERE id = ?", [.text(id)])
-                guard !rows.isEmpty else { throw OfflineQueueError.unknownWebhook }
-            }
-            let rows = try await read("SELECT data FROM body_chunks WHERE webhook_id = ? AND idx = ?", [.text(id), .integer(SQLiteInt64(index))])
-            return rows.first?.column("data")?.blob ?? (rows.isEmpty ? nil : ByteBuffer())
-        }
+    /// Chunk `index` of a stored body and whether it is the last, in one
+    /// statement; nil past the end. Throws when the webhook is not stored.
+    private func chunk(of id: String, index: Int) async throws -> (ByteBuffer, Bool)? {
+        let row = try await exclusively {
+            try await read(
+                "SELECT w.chunk_count AS n, c.data AS data FROM webhooks w "
+                    + "LEFT JOIN body_chunks c ON c.webhook_id = w.id AND c.idx = ? WHERE w.id = ?",
+                [.integer(SQLiteInt64(index)), .text(id)]
+            )
+        }.first
+        guard let row else { throw OfflineQueueError.unknownWebhook }
+        guard let data = row.column("data"), !data.isNull else { return nil }
+        return (data.blob ?? ByteBuffer(), index + 1 >= Int(row.column("n")?.integer ?? 0))
     }
 
-    public func markDelivered(id: String) async throws {
+    public func markDelivered(ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        inlineBodies.drop(ids)
+        // Into the open transaction, synced by the next group commit (100 ms
+        // at the latest): a crash before it delivers these again, which
+        // at-least-once allows.
         try await exclusively {
-            let rows = try await write("DELETE FROM webhooks WHERE id = ? RETURNING channel_id, body_length", [.text(id)])
+            let rows = try await write(
+                "DELETE FROM webhooks WHERE id IN (\(Self.placeholders(ids.count))) RETURNING channel_id, body_length",
+                ids.map { .text($0) }
+            )
             forget(rows)
         }
     }
 
+    public func release(ids: [String], owner: String) async throws {
+        guard !ids.isEmpty else { return }
+        inlineBodies.drop(ids)
+        try await exclusively {
+            _ = try await write(
+                "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND id IN (\(Self.placeholders(ids.count)))",
+                [.text(owner)] + ids.map { .text($0) }
+            )
+        }
+    }
+
     public func markFailed(id: String, retryAt: Date?) async throws {
+        inlineBodies.drop([id])
         try await exclusively {
             if let retryAt {
                 _ = try await write(
@@ -543,6 +589,11 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
     }
 
     // MARK: - Conversions
+
+    /// `?, ?, ?` for an `IN` list of `count` values.
+    static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
 
     static func milliseconds(_ date: Date) -> SQLiteInt64 {
         SQLiteInt64((date.timeIntervalSince1970 * 1_000).rounded(.down))

@@ -28,6 +28,13 @@ final class OfflineDelivery: Service, Sendable {
     /// a large body, short enough that a replica that died mid-delivery does
     /// not hold the webhook back for long.
     var lease: Duration { self.requestTimeout + .seconds(120) }
+    /// Webhooks claimed at once: one claim serves this many deliveries, which
+    /// still go one at a time, in arrival order.
+    static let claimBatch = 32
+    /// A claimed batch is delivered from for this long at most, so each of
+    /// its webhooks starts with at least `requestTimeout` + 60 s of lease
+    /// left; what is left of it then is released and claimed again.
+    var batchLifetime: Duration { self.lease - self.requestTimeout - .seconds(60) }
 
     private struct State {
         /// Modes read from the store, briefly cached: every webhook for an away client asks.
@@ -240,24 +247,75 @@ final class OfflineDelivery: Service, Sendable {
         }
     }
 
+    /// Claims the channel's due webhooks a batch at a time and delivers them
+    /// one by one. Those the app answered are removed together at the end of
+    /// the batch (one statement, not synced: a crash delivers them again,
+    /// which at-least-once allows); those not attempted, after a failure or
+    /// when the client went away, are released for the next drain.
     private func drainOnce(_ id: String) async {
         // Waits (bounded) for a client that is still completing its upgrade.
         guard case .connected(let session) = await self.registry.session(for: id) else { return }
         while !Task.isCancelled {
-            let webhook: QueuedWebhook?
+            let batch: [QueuedWebhook]
             do {
-                webhook = try await self.store.claimNext(channelID: id, owner: self.owner, lease: self.lease)
+                batch = try await self.store.claim(channelID: id, owner: self.owner, lease: self.lease, limit: Self.claimBatch)
             } catch {
-                self.logger.error("could not claim a queued webhook", metadata: ["channel": "\(id)", "error": "\(error)"])
+                self.logger.error("could not claim queued webhooks", metadata: ["channel": "\(id)", "error": "\(error)"])
                 return
             }
-            guard let webhook else { return }
-            let result = await self.deliver(webhook, over: session)
-            guard await self.settle(webhook, result) else { return }
+            guard !batch.isEmpty else { return }
+            let claimedAt = ContinuousClock.now
+            var answered: [String] = []
+            var attempted = 0
+            var goOn = true
+            while goOn, attempted < batch.count, !Task.isCancelled, ContinuousClock.now - claimedAt < self.batchLifetime {
+                let webhook = batch[attempted]
+                attempted += 1
+                let result = await self.deliver(webhook, over: session)
+                if case .answered = result { answered.append(webhook.id) }
+                goOn = await self.settle(webhook, result)
+            }
+            let recorded = await self.finish(batch, answered: answered, attempted: attempted)
+            guard goOn, recorded else { return }
         }
     }
 
-    /// Records how a delivery went; returns whether the channel's next webhook may go now.
+    /// Removes the answered webhooks and gives back the ones not attempted;
+    /// returns whether the answers were recorded. Runs even when the drain is
+    /// cancelled (a shutdown), so what was answered is not delivered again.
+    private func finish(_ batch: [QueuedWebhook], answered: [String], attempted: Int) async -> Bool {
+        let unattempted = batch[attempted...].map(\.id)
+        return await Task {
+            var recorded = true
+            if !answered.isEmpty {
+                do {
+                    try await self.store.markDelivered(ids: answered)
+                    self.metrics.delivered.increment(by: Int64(answered.count))
+                } catch {
+                    recorded = false
+                    self.logger.error(
+                        "could not record queued webhooks as delivered; they are delivered again when their lease ends",
+                        metadata: ["count": "\(answered.count)", "error": "\(error)"]
+                    )
+                }
+            }
+            if !unattempted.isEmpty {
+                do {
+                    try await self.store.release(ids: unattempted, owner: self.owner)
+                } catch {
+                    self.logger.warning(
+                        "could not release claimed webhooks; they wait for their lease to end",
+                        metadata: ["count": "\(unattempted.count)", "error": "\(error)"]
+                    )
+                }
+            }
+            return recorded
+        }.value
+    }
+
+    /// Records how a delivery went (an answered webhook is removed with the
+    /// rest of its batch, by ``finish(_:answered:attempted:)``); returns
+    /// whether the channel's next webhook may go now.
     private func settle(_ webhook: QueuedWebhook, _ result: DeliveryResult) async -> Bool {
         let attempt = webhook.attempts + 1
         var metadata: Logger.Metadata = [
@@ -266,8 +324,6 @@ final class OfflineDelivery: Service, Sendable {
         do {
             switch result {
             case .answered(let status):
-                try await self.store.markDelivered(id: webhook.id)
-                self.metrics.delivered.increment()
                 metadata["status"] = "\(status)"
                 self.logger.info("queued webhook delivered", metadata: metadata)
                 return true

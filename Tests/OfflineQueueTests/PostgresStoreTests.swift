@@ -1,7 +1,9 @@
 import Foundation
 import NIOCore
+import PostgresNIO
 import PostgresTestSupport
 import Testing
+import TunnelProtocol
 
 @testable import OfflineQueue
 
@@ -46,6 +48,44 @@ struct PostgresStoreTests {
             let queued = try await Sample.queue(stores[0], channel: "c1", body: Sample.body(10))
             #expect(try await stores[2].claimNext(channelID: "c1", owner: "r3", lease: .seconds(30))?.id == queued.id)
             for store in stores { try await store.close() }
+        }
+    }
+
+    @Test func aVersion1DatabaseIsMigratedWithWhatItHoldsCountedAgainstTheLimits() async throws {
+        try await StoreHarness.withHarness(.postgres, limits: OfflineQueueLimits(maxCountPerChannel: 3)) { harness in
+            // A database as a server before the usage table left it: two webhooks queued.
+            let logger = StoreHarness.logger
+            let client = PostgresClient(configuration: try PostgresOfflineQueueStore.configuration(from: harness.url!), backgroundLogger: logger)
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await client.run() }
+                try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query("CREATE TABLE wow_queue_schema (version integer NOT NULL)", logger: logger)
+                    try await connection.query("INSERT INTO wow_queue_schema (version) VALUES (1)", logger: logger)
+                    for statement in PostgresOfflineQueueStore.schemaV1 {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    let now = PostgresOfflineQueueStore.milliseconds(Date())
+                    let fields = HeaderFieldsCodec.encode(Sample.head().headerFields)
+                    for id in ["old-1", "old-2"] {
+                        try await connection.query(
+                            """
+                            INSERT INTO wow_queue_webhooks (id, channel_id, method, target, header_fields, queued_at, next_attempt_at, state)
+                            VALUES (\(id), 'c1', 'POST', '/hook', \(fields), \(now), \(now), 'pending')
+                            """,
+                            logger: logger
+                        )
+                    }
+                }
+                group.cancelAll()
+            }
+            let store = try await harness.open()
+            let queued = try await Sample.queue(store, channel: "c1", body: Sample.body(10))
+            await #expect(throws: OfflineQueueRefusal.channelCountLimit) {
+                _ = try await Sample.queue(store, channel: "c1", body: Sample.body(10))
+            }
+            let claimed = try await store.claim(channelID: "c1", owner: "r1", lease: .seconds(30), limit: 10)
+            #expect(claimed.map(\.id) == ["old-1", "old-2", queued.id])
+            try await store.close()
         }
     }
 

@@ -102,7 +102,7 @@ public final class PostgresTestServer: Sendable {
 
     /// `url` with another database name.
     public func url(database: String) -> String {
-        "postgres://\(user)@127.0.0.1:\(port)/\(database)"
+        "postgres://\(user)@127.0.0.1:\(port)/\(database)?sslmode=disable"
     }
 
     /// Creates an empty database (with Debian's `createdb`) and returns its URL.
