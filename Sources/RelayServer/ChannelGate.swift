@@ -9,8 +9,8 @@ import TunnelProtocol
 import TunnelTransport
 import WSCore
 
-/// Decides who may hold a channel's WebSocket (docs/protocol.md, "Refusals happen before the upgrade"),
-/// and runs the accepted connections.
+/// Decides who may hold a channel's WebSocket (docs/protocol.md, "Refusals happen before the upgrade").
+/// Running an accepted connection is `ClientConnections`'.
 struct ChannelGate: Sendable {
     static let v2Subprotocol = "webhook-over-websocket.v2"
     /// Largest WebSocket message accepted: a v2 frame carries at most 64 KiB
@@ -84,19 +84,40 @@ struct ChannelGate: Sendable {
         }
     }
 
+    /// What admission found out about a client that may hold the channel.
+    struct Admitted {
+        /// The token proves ownership, which lets an unknown channel come back.
+        var owns: Bool
+        /// A peer replica knows the channel (issued it, perhaps before it died).
+        var peersKnow: Bool
+    }
+
+    /// The one admission policy, for the upgrade and for the plain GET that explains a refused one:
+    /// the token (a present one is checked first; auth mode needs one), then a client connected at a
+    /// peer (409). Cluster mode looks at the peers fresh, since a second client must not win a race.
+    func admit(_ id: String, token: String?) async -> Result<Admitted, Refusal> {
+        let owns: Bool
+        do {
+            owns = try await self.authorize(id, token: token)
+        } catch {
+            return .failure(error)
+        }
+        let peers = await self.directory?.locate(id, maxAge: .zero)
+        if peers?.connectedAt != nil { return .failure(.conflict("the channel already has a connected client")) }
+        return .success(Admitted(owns: owns, peersKnow: peers?.known == true))
+    }
+
     /// The answer a plain (non-upgrade) `GET /ws/{id}` gets: the refusal an
     /// upgrade would get, or `nil` when the upgrade would be accepted. Lets a
-    /// client whose upgrade failed learn why.
+    /// client whose upgrade failed learn why. It asks what ``decide(_:)`` asks, without claiming.
     func check(_ id: String, token: String?) async -> Refusal? {
-        do {
-            let owns = try await self.authorize(id, token: token)
+        switch await self.admit(id, token: token) {
+        case .failure(let refusal):
+            return refusal
+        case .success(let admitted):
             if await self.registry.isConnected(id) { return .conflict("the channel already has a connected client") }
-            let peers = await self.directory?.locate(id, maxAge: .zero)
-            if peers?.connectedAt != nil { return .conflict("the channel already has a connected client") }
-            if !owns, await !self.registry.isKnown(id), peers?.known != true { return .forbidden("unknown channel") }
+            if !admitted.owns, !admitted.peersKnow, await !self.registry.isKnown(id) { return .forbidden("unknown channel") }
             return nil
-        } catch {
-            return error
         }
     }
 
@@ -107,20 +128,13 @@ struct ChannelGate: Sendable {
         }
         // Not a UUID, so never a channel: refused before any token check or registry look-up.
         guard ChannelID.isCanonical(id) else { return .refuse(.notFound, message: Self.notAChannelID) }
-        let token = Self.bearerToken(request.headerFields)
-        let owns: Bool
-        do {
-            owns = try await self.authorize(id, token: token)
-        } catch {
-            return .refuse(error.status, message: error.message)
+        let admitted: Admitted
+        switch await self.admit(id, token: Self.bearerToken(request.headerFields)) {
+        case .failure(let refusal): return .refuse(refusal.status, message: refusal.message)
+        case .success(let value): admitted = value
         }
-        // Cluster mode: one look at the peers, fresh, since a second client must not win a race.
-        let peers = await self.directory?.locate(id, maxAge: .zero)
-        if peers?.connectedAt != nil {
-            return .refuse(.conflict, message: "the channel already has a connected client")
-        }
-        var decision = await self.registry.claim(id, recreate: owns)
-        if case .unknown = decision, peers?.known == true {
+        var decision = await self.registry.claim(id, recreate: admitted.owns)
+        if case .unknown = decision, admitted.peersKnow {
             // Issued by a peer (perhaps one that died): the client may hold it here; webhooks follow it.
             decision = await self.registry.claim(id, recreate: true)
         }
@@ -151,7 +165,7 @@ struct ChannelGate: Sendable {
             let connectionKind: AcceptedConnection
             if v2 {
                 connectionKind = .tunnel { channel in
-                    try Self.installTunnel(
+                    try ClientConnections.installTunnel(
                         id,
                         connection: connection,
                         on: channel,
@@ -162,7 +176,7 @@ struct ChannelGate: Sendable {
                 }
             } else {
                 connectionKind = .legacy { inbound, outbound, _ in
-                    await Self.runLegacy(
+                    await ClientConnections.runLegacy(
                         id,
                         connection: connection,
                         inbound: inbound,
@@ -179,85 +193,5 @@ struct ChannelGate: Sendable {
                 abandon: { await registry.detach(id, connection: connection) }
             )
         }
-    }
-
-    /// Runs an accepted v2 WebSocket as a ``TunnelHandler`` on its event loop: no task while it is
-    /// idle, pings on a loop timer, and webhooks delivered from the senders' loops
-    /// (`WebhookChannelHandler`). Called on the channel's loop once the upgrade is done.
-    private static func installTunnel(
-        _ id: String,
-        connection: UInt64,
-        on channel: any Channel,
-        registry: ChannelRegistry,
-        configuration: TunnelConfiguration,
-        logger: Logger
-    ) throws {
-        // `attach` and `detach` go to the registry in this order, even when the connection ends at once.
-        let attached = NIOLoopBoundBox<Task<Void, Never>?>.makeEmptyBox(eventLoop: channel.eventLoop)
-        let handler = TunnelHandler(
-            role: .opener,
-            configuration: configuration,
-            settings: .init(pingInterval: Self.pingInterval, masksFrames: false),
-            onClose: { reason in
-                registry.removeLive(id, connection: connection)
-                let attach = attached.value
-                Task {
-                    await attach?.value
-                    await registry.detach(id, connection: connection)
-                    logger.info("client disconnected", metadata: ["channel": "\(id)", "reason": "\(reason.message)"])
-                }
-            }
-        )
-        try channel.pipeline.syncOperations.addHandler(
-            NIOWebSocketFrameAggregator(
-                minNonFinalFragmentSize: 0,
-                maxAccumulatedFrameCount: 1024,
-                maxAccumulatedFrameSize: Self.maxMessageSize
-            )
-        )
-        try channel.pipeline.syncOperations.addHandler(handler)
-        let tunnel = TunnelConnection(handler: handler, eventLoop: channel.eventLoop)
-        registry.setLive(id, connection: connection, tunnel: tunnel)
-        attached.value = Task {
-            await registry.attach(id, connection: connection, session: .multiplexed(tunnel)) {
-                tunnel.close(reason: "server shutting down")
-            }
-        }
-        logger.info("client connected", metadata: ["channel": "\(id)", "protocol": "v2"])
-    }
-
-    /// How often each side pings an idle tunnel; a ping unanswered by the next one closes it.
-    static let pingInterval = TimeAmount.seconds(15)
-
-    private static func runLegacy(
-        _ id: String,
-        connection: UInt64,
-        inbound: WebSocketInboundStream,
-        outbound: WebSocketOutboundWriter,
-        registry: ChannelRegistry,
-        maxPending: Int,
-        logger: Logger
-    ) async {
-        let session = LegacySession(outbound: outbound, maxPending: maxPending)
-        await registry.attach(id, connection: connection, session: .legacy(session)) {
-            try? await outbound.close(.goingAway, reason: "server shutting down")
-        }
-        logger.info("client connected", metadata: ["channel": "\(id)", "protocol": "legacy"])
-        do {
-            // A whole response travels in one message (base64 of up to the body limit).
-            for try await message in inbound.messages(maxSize: Int(Int32.max)) {
-                guard case .text(let text) = message else { continue }
-                do {
-                    try session.receive(text)
-                } catch {
-                    logger.warning("malformed legacy message", metadata: ["channel": "\(id)", "error": "\(error)"])
-                }
-            }
-        } catch {
-            logger.debug("legacy connection failed", metadata: ["error": "\(error)"])
-        }
-        await registry.detach(id, connection: connection)
-        session.close()
-        logger.info("client disconnected", metadata: ["channel": "\(id)"])
     }
 }
