@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The client's human-facing output: the start-up lines, one line per
 /// webhook, and reconnect notices. Logs go elsewhere (standard error).
@@ -18,20 +19,38 @@ struct Console: Sendable {
     /// server queued while this client was away, `replayOf` the inspector id
     /// of the webhook a replay repeats (their first 8 characters are shown).
     func webhook(_ summary: LocalForwarder.Summary, elapsed: Duration, queued: String? = nil, replayOf: String? = nil) {
-        let time = Self.clockTime()
-        let status = summary.status == 0 ? "---" : "\(summary.status)"
-        let marker = (queued.map { "  queued \($0.prefix(8))" } ?? "") + (replayOf.map { "  replay of \($0.prefix(8))" } ?? "")
-        self.write(
-            "\(time)  \(summary.method.padding(toLength: 7, withPad: " ", startingAt: 0)) \(summary.path)  \(status)  \(Self.format(elapsed))  \(Self.format(bytes: summary.bytes))\(marker)"
-        )
+        self.write(Self.webhookLine(summary, elapsed: elapsed, queued: queued, replayOf: replayOf, time: Self.clockTime()))
     }
 
-    /// Local wall-clock time, `HH:mm:ss`.
+    /// The line itself, built without `String(format:)` or `padding(toLength:)`: on a busy tunnel
+    /// this runs once per webhook on the event loop, and Foundation's formatting was 7 % of the
+    /// client's CPU (docs/performance.md).
+    static func webhookLine(_ summary: LocalForwarder.Summary, elapsed: Duration, queued: String?, replayOf: String?, time: String) -> String {
+        let status = summary.status == 0 ? "---" : String(summary.status)
+        var method = summary.method
+        if method.utf8.count < 7 { method += String(repeating: " ", count: 7 - method.utf8.count) }
+        var line = "\(time)  \(method) \(summary.path)  \(status)  \(Self.format(elapsed))  \(Self.format(bytes: summary.bytes))"
+        if let queued { line += "  queued \(queued.prefix(8))" }
+        if let replayOf { line += "  replay of \(replayOf.prefix(8))" }
+        return line
+    }
+
+    /// Local wall-clock time, `HH:mm:ss`, computed once per second.
     static func clockTime() -> String {
-        var now = time(nil)
+        let now = time(nil)
+        if let cached = Self.clock.withLock({ $0.second == now ? $0.text : nil }) { return cached }
+        var seconds = now
         var parts = tm()
-        localtime_r(&now, &parts)
-        return String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
+        localtime_r(&seconds, &parts)
+        let text = Self.twoDigits(parts.tm_hour) + ":" + Self.twoDigits(parts.tm_min) + ":" + Self.twoDigits(parts.tm_sec)
+        Self.clock.withLock { $0 = (now, text) }
+        return text
+    }
+
+    private static let clock = Mutex<(second: time_t, text: String)>((-1, ""))
+
+    private static func twoDigits(_ value: Int32) -> String {
+        value < 10 ? "0\(value)" : String(value)
     }
 
     static func format(_ duration: Duration) -> String {
@@ -43,7 +62,13 @@ struct Console: Sendable {
 
     static func format(bytes: Int) -> String {
         if bytes < 1024 { return "\(bytes) B" }
-        if bytes < 1024 * 1024 { return String(format: "%.1f KiB", Double(bytes) / 1024) }
-        return String(format: "%.1f MiB", Double(bytes) / 1024 / 1024)
+        if bytes < 1024 * 1024 { return Self.oneDecimal(bytes, per: 1024) + " KiB" }
+        return Self.oneDecimal(bytes, per: 1024 * 1024) + " MiB"
+    }
+
+    /// `count / unit` with one decimal, rounded half up (`%.1f` without Foundation).
+    static func oneDecimal(_ count: Int, per unit: Int) -> String {
+        let tenths = (count * 10 + unit / 2) / unit
+        return "\(tenths / 10).\(tenths % 10)"
     }
 }
