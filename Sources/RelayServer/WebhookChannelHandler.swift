@@ -179,7 +179,11 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.context?.flush()
     }
 
+    /// Cuts the connection after flushing what was written: an answer's head may still wait for the
+    /// end of the loop tick's flush, and a sender must get the head before the cut, not a connection
+    /// closed without any answer (bench/soak.py checks exactly that).
     func close() {
+        self.context?.flush()
         self.context?.close(promise: nil)
     }
 

@@ -236,3 +236,22 @@ extension WebhookChannelHandlerTests {
         #expect(!harness.http.isActive)
     }
 }
+
+extension WebhookChannelHandlerTests {
+    @Test("The tunnel dying right after the answer's head: the sender gets that head before the cut, not a bare close")
+    func headIsFlushedBeforeTheCut() throws {
+        let harness = try Harness()
+        try harness.send(Self.post("/webhook/\(Self.channelID)/", length: 0), .end(nil))
+        let id = try #require(try harness.sentFrames().first?.streamID)
+        // Head and the connection's end in one read of the tunnel: no loop tick in between to flush.
+        harness.tunnel.pipeline.fireChannelRead(WebSocketFrame(fin: true, opcode: .binary, data: try Self.responseHead(id, status: 200).encoded()))
+        harness.tunnel.pipeline.fireChannelInactive()
+        let answer = try harness.answer()
+        guard case .head(let response) = answer.first else {
+            Issue.record("no head before the cut: \(answer)")
+            return
+        }
+        #expect(response.status == .ok)
+        #expect(!harness.http.isActive)
+    }
+}
