@@ -194,6 +194,10 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         let queued = self.queued
         self.queued = []
         for part in queued { self.receive(part, context: context) }
+        // Parts replayed outside a read end with a read-complete of their own: the router's channel
+        // hands what it buffered to Hummingbird only then, and no further read may come while the
+        // sender waits for this request's answer.
+        if !queued.isEmpty { context.fireChannelReadComplete() }
         self.resumeReading()
     }
 }

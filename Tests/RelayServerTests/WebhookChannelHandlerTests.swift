@@ -255,3 +255,35 @@ extension WebhookChannelHandlerTests {
         #expect(!harness.http.isActive)
     }
 }
+
+extension WebhookChannelHandlerTests {
+    /// Counts read-completes that reach the router's side, as its async channel only yields then.
+    final class ReadCompleteCounter: ChannelInboundHandler {
+        typealias InboundIn = HTTPRequestPart
+        var parts = 0
+        var completes = 0
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { self.parts += 1 }
+        func channelReadComplete(context: ChannelHandlerContext) { self.completes += 1 }
+    }
+
+    @Test("A request pipelined behind a webhook reaches the router with a read-complete after its parts")
+    func pipelinedRequestIsHandedOn() throws {
+        let harness = try Harness()
+        let counter = ReadCompleteCounter()
+        try harness.http.pipeline.syncOperations.addHandler(counter)
+        // The webhook and, in the same read, a request for the router (no tunnel for its id).
+        try harness.send(
+            Self.post("/webhook/\(Self.channelID)/", length: 0),
+            .end(nil),
+            Self.post("/healthz", length: 0),
+            .end(nil)
+        )
+        let id = try #require(try harness.sentFrames().first?.streamID)
+        let completesBefore = counter.completes
+        #expect(counter.parts == 0)
+        try harness.clientSends(try Self.responseHead(id, status: 200, endStream: true))
+        _ = try harness.answer()
+        #expect(counter.parts == 2)
+        #expect(counter.completes > completesBefore)
+    }
+}
