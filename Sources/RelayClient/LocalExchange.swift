@@ -7,11 +7,25 @@ import TunnelProtocol
 import TunnelTransport
 
 /// One webhook's call to the local app: the owner of a tunnel stream the server opened, and the
-/// AsyncHTTPClient delegate of the request it makes.
+/// client side of the request it makes to the app.
+///
+/// An `http://` app (the common case) is called over a ``LocalAppConnectionPool`` of the tunnel's
+/// own event loop, with NIO's HTTP/1.1 codec: AsyncHTTPClient's pool was the client's largest cost
+/// in the profile, and it wrote a request's head and body in two syscalls, where a webhook whose
+/// body is all here when the request starts now goes out in one flush. An `https://` app keeps
+/// AsyncHTTPClient (its TLS and configuration), as do inspector replays (``LocalForwarder``).
 ///
 /// Both sides run on the tunnel connection's event loop: the ``TunnelHandler`` calls its owners
-/// there, and the request is made with `.delegate(on:)` that loop, so AsyncHTTPClient's callbacks
-/// come there too. A webhook therefore needs no Swift task and no lock (docs/architecture.md).
+/// there, the pool's connections live there, and the AsyncHTTPClient request is made with
+/// `.delegate(on:)` that loop, so its callbacks come there too. A webhook therefore needs no Swift
+/// task and no lock (docs/architecture.md).
+///
+/// Retry rule of the pool path: a connection taken idle from the pool may have been closed by the
+/// app just before (it restarted). When such a connection fails before any answer came and the
+/// whole request had been written in one go (so it is still in hand), the request is sent once
+/// more on a new connection. Webhooks may not be idempotent, but an app that sent nothing back on
+/// a connection it had closed did not process the request. A streamed upload is not retried: its
+/// bytes are no longer here.
 ///
 /// Not `.delegateAndChannel(on:)`: AsyncHTTPClient 1.37 serves a request that requires a loop from
 /// an idle connection on that loop or else opens an "overflow" connection, which it closes as soon
@@ -20,20 +34,21 @@ import TunnelTransport
 /// connections alive, prefers one on our loop, and hops only when it hands us another loop's.
 ///
 /// Back-pressure, both ways, without ever holding a body whole:
-/// - Upload (server → app): each chunk from the tunnel is written to AsyncHTTPClient's
-///   `StreamWriter`, and its credit goes back to the server (``TunnelHandler/consume(_:on:)``) only
+/// - Upload (server → app): each chunk from the tunnel is written to the app's connection (or to
+///   AsyncHTTPClient's `StreamWriter`), and its credit goes back to the server (``TunnelHandler/consume(_:on:)``) only
 ///   when that write's future completes. AsyncHTTPClient completes it at once while its connection
 ///   to the app is writable and holds it while that connection is over its high-water mark, so an
 ///   app that reads slowly stops the credit, and the server (and the sender) with it. At most a
 ///   window's worth waits here, plus what AsyncHTTPClient's channel buffers.
 /// - Answer (app → server): ``didReceiveBodyPart(task:_:)`` returns a future that completes when
 ///   the tunnel took the chunk: at once when ``TunnelHandler/writeBody(_:endStream:on:)`` says the
-///   window had room, else on ``tunnelStreamDidGainCredit(_:)``. AsyncHTTPClient reads no more from
-///   the app until then. One chunk is held back so the last goes out with END_STREAM.
+///   window had room, else on ``tunnelStreamDidGainCredit(_:)``. The app's connection (or
+///   AsyncHTTPClient) reads no more from the app until then. One chunk is held back so the last
+///   goes out with END_STREAM.
 ///
-/// It is `@unchecked Sendable` only because AsyncHTTPClient requires delegates to be `Sendable`:
+/// It is `@unchecked Sendable` only because AsyncHTTPClient and NIO's callbacks require `Sendable`:
 /// every stored property is read and written on ``eventLoop`` alone.
-final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @unchecked Sendable {
+final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, LocalAppConnectionDelegate, @unchecked Sendable {
     typealias Response = Void
 
     /// How an ended exchange is reported: the console line and the session's totals.
@@ -41,9 +56,13 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
 
     /// The request body on its way to the app.
     private enum Upload {
-        /// AsyncHTTPClient has not asked for the body yet (it is still connecting): chunks wait
-        /// here. Their credit has not gone back, so this is at most one window.
+        /// The request has not started (it starts at the end of the loop tick that opened the
+        /// stream, so a small webhook's body is all here), or is still connecting (or
+        /// AsyncHTTPClient has not asked for the body yet): chunks wait here. Their credit has not
+        /// gone back, so this is at most one window.
         case waiting(CircularBuffer<ByteBuffer>)
+        /// The head went to the app's connection (pool path): chunks are written as they arrive.
+        case sending(LocalAppConnection)
         /// AsyncHTTPClient is sending the body: chunks are written as they arrive. `done` is the
         /// future the body closure returned; it completes after the last write.
         case streaming(HTTPClient.Body.StreamWriter, done: EventLoopPromise<Void>, lastWrite: EventLoopFuture<Void>?)
@@ -86,6 +105,16 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
     private var reported = false
     private var task: HTTPClient.Task<Void>?
     private var timeout: Scheduled<Void>?
+    /// The pool path: where an `http://` app's connections come from (`nil`: AsyncHTTPClient).
+    private let pool: LocalAppConnectionPool?
+    /// The pool path: the connection serving the request until the answer ended.
+    private var connection: LocalAppConnection?
+    /// The pool path: the whole request, written in one go and kept until the answer's head came,
+    /// so it can be sent again (see the retry rule above). `nil` when it was streamed.
+    private var resendable: (head: HTTPRequestHead, body: CircularBuffer<ByteBuffer>)?
+    private var retried = false
+    /// The credit for a request written in one go went back (a retry must not return it twice).
+    private var credited = false
 
     /// Creates the owner of stream `id` and starts the call to the app. Call on the tunnel's loop,
     /// from the ``TunnelHandler``'s acceptor.
@@ -128,6 +157,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
         self.report = report
         self.requestEnded = endStream
         self.upload = endStream ? .finished : .waiting([])
+        self.pool = LocalAppConnectionPool.Target(origin: forwarder.origin).map { LocalAppConnectionPool.on(eventLoop, for: $0) }
         self.summary = LocalForwarder.Summary(method: head.method, path: head.target.isEmpty ? "/" : head.target, status: 0, bytes: 0)
     }
 
@@ -139,6 +169,15 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
                 headers: self.head.headerFields.map { HeaderField($0.name.rawName, $0.value) }
             )
         )
+        if let pool = self.pool {
+            if let amount = self.forwarder.timeoutAmount {
+                self.timeout = self.eventLoop.scheduleTask(in: amount) { self.timedOut() }
+            }
+            // At the end of this loop tick: what else the same WebSocket read brought (a small
+            // webhook's DATA with END_STREAM) is here by then, and goes in the same flush.
+            self.eventLoop.execute { self.callApp(pool) }
+            return
+        }
         var headers = LocalForwarder.headers(self.head.headerFields.endToEnd)
         let body: HTTPClient.Body?
         if self.requestEnded {
@@ -179,7 +218,135 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
 
     private func timedOut() {
         guard case .waitingForHead = self.answer else { return }
-        self.task?.fail(reason: HTTPClientError.deadlineExceeded)
+        if self.pool != nil {
+            self.dropConnection()
+            self.failed(HTTPClientError.deadlineExceeded)
+        } else {
+            self.task?.fail(reason: HTTPClientError.deadlineExceeded)
+        }
+    }
+
+    // MARK: The pool path's request (server → app)
+
+    private func callApp(_ pool: LocalAppConnectionPool, fresh: Bool = false) {
+        guard case .waitingForHead = self.answer, self.abandoned == nil else { return }
+        pool.connection(fresh: fresh).whenComplete { result in
+            switch result {
+            case .success(let connection):
+                self.send(on: connection)
+            case .failure(let error):
+                guard case .waitingForHead = self.answer, self.abandoned == nil else { return }
+                self.failed(error)
+            }
+        }
+    }
+
+    private func send(on connection: LocalAppConnection) {
+        guard case .waitingForHead = self.answer, self.abandoned == nil else {
+            // Given up while connecting (timeout, reset): the connection is still unused.
+            self.pool?.release(connection)
+            return
+        }
+        guard connection.isIdle else {
+            // It closed between the connect and now: nothing of the request was written, so it
+            // may go once more on a new connection.
+            if let pool = self.pool, !self.retried {
+                self.retried = true
+                self.callApp(pool, fresh: true)
+            } else {
+                self.failed(LocalAppConnection.Closed())
+            }
+            return
+        }
+        self.connection = connection
+        connection.begin(self)
+        if let resendable = self.resendable {
+            self.write(resendable.head, resendable.body, to: connection)
+            return
+        }
+        var headers = LocalForwarder.headers(self.head.headerFields.endToEnd)
+        if !headers.contains(name: "Host"), let pool = self.pool { headers.add(name: "Host", value: pool.target.hostHeader) }
+        let uri = LocalForwarder.join(origin: "", basePath: self.forwarder.basePath, suffix: self.head.target)
+        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: self.head.method), uri: uri, headers: headers)
+        let declared = self.head.headerFields[.contentLength]
+        switch self.upload {
+        case .waiting(let chunks) where self.requestEnded:
+            // All of it is here: one flush, with its length.
+            let length = chunks.reduce(0) { $0 + $1.readableBytes }
+            if length > 0 || declared != nil || ["POST", "PUT", "PATCH"].contains(self.head.method) {
+                head.headers.replaceOrAdd(name: "Content-Length", value: "\(length)")
+            }
+            for chunk in chunks { self.observed?.requestBody(chunk) }
+            self.upload = .finished
+            self.resendable = (head, chunks)
+            self.write(head, chunks, to: connection)
+        case .waiting(let chunks):
+            // The rest comes as it arrives, chunked unless the sender said how much.
+            if let declared { head.headers.replaceOrAdd(name: "Content-Length", value: declared) }
+            connection.writeHead(head)
+            self.upload = .sending(connection)
+            for chunk in chunks { self.write(chunk, to: connection) }
+            connection.flush()
+        case .finished, .streaming, .sending:
+            // No body (REQUEST_HEAD came with END_STREAM).
+            if declared != nil { head.headers.replaceOrAdd(name: "Content-Length", value: "0") }
+            self.resendable = (head, [])
+            self.write(head, [], to: connection)
+        }
+    }
+
+    /// Writes a whole request in one flush; its credit goes back once it is written.
+    private func write(_ head: HTTPRequestHead, _ body: CircularBuffer<ByteBuffer>, to connection: LocalAppConnection) {
+        connection.writeHead(head)
+        for chunk in body { _ = connection.writeBody(chunk) }
+        let written = connection.writeEnd()
+        connection.flush()
+        let count = body.reduce(0) { $0 + $1.readableBytes }
+        guard count > 0 else { return }
+        written.whenSuccess {
+            guard !self.credited else { return }
+            self.credited = true
+            self.handler.consume(count, on: self.id)
+        }
+    }
+
+    /// Writes one chunk of a streamed upload; the server gets the credit back once it is written.
+    private func write(_ chunk: ByteBuffer, to connection: LocalAppConnection) {
+        self.observed?.requestBody(chunk)
+        let count = chunk.readableBytes
+        connection.writeBody(chunk).whenSuccess { self.handler.consume(count, on: self.id) }
+    }
+
+    /// Closes the app's connection while it serves this exchange: it is not reused.
+    private func dropConnection() {
+        self.connection?.abandon()
+        self.connection = nil
+    }
+
+    func localAppConnection(didReceiveHead head: HTTPResponseHead) {
+        self.resendable = nil
+        self.answerHead(head)
+    }
+
+    func localAppConnection(didReceiveBody buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        self.answerBody(buffer)
+    }
+
+    func localAppConnectionDidFinish() {
+        self.connection = nil
+        self.answerFinished()
+    }
+
+    func localAppConnection(didFail error: any Error, reusedWithoutAnswer: Bool) {
+        self.connection = nil
+        if reusedWithoutAnswer, !self.retried, self.resendable != nil, let pool = self.pool,
+            case .waitingForHead = self.answer, self.abandoned == nil
+        {
+            self.retried = true
+            self.callApp(pool, fresh: true)
+            return
+        }
+        self.failed(error)
     }
 
     // MARK: The tunnel stream (server → app)
@@ -205,6 +372,9 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
             self.upload = .waiting(chunks)
         case .streaming(let writer, let done, _):
             self.upload = .streaming(writer, done: done, lastWrite: self.write(chunk, to: writer))
+        case .sending(let connection):
+            self.write(chunk, to: connection)
+            connection.flush()
         case .finished:
             // Given up (the app failed or answered): the stream is being reset, the bytes have no taker.
             break
@@ -213,6 +383,12 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
 
     private func requestBodyEnded() {
         self.requestEnded = true
+        if case .sending(let connection) = self.upload {
+            self.upload = .finished
+            _ = connection.writeEnd()
+            connection.flush()
+            return
+        }
         guard case .streaming(_, let done, let lastWrite) = self.upload else { return }
         self.upload = .finished
         Self.complete(done, after: lastWrite)
@@ -270,6 +446,10 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
         // `nil`: both sides finished normally, so the upload ended and the answer went out whole.
         guard let reason else { return }
         self.giveUpUpload(reason)
+        if self.pool != nil {
+            // The server reset the stream: the app's connection may be mid-request or mid-answer.
+            self.dropConnection()
+        }
         switch self.answer {
         case .waitingForHead, .streaming:
             // The sender went away or the connection to the server dropped: stop the app's request.
@@ -279,6 +459,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
             if let task = self.task {
                 task.cancel()
             } else {
+                // The pool path (or AsyncHTTPClient's request not made): the connection is closed.
                 self.failed(reason)
             }
         case .releasing:
@@ -295,7 +476,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
         case .streaming(_, let done, _):
             self.upload = .finished
             done.fail(reason)
-        case .waiting:
+        case .waiting, .sending:
             self.upload = .finished
         case .finished:
             break
@@ -305,8 +486,21 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
     // MARK: The app's answer (app → server)
 
     func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        self.answerHead(head)
+        return self.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        self.answerBody(buffer)
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+        self.answerFinished()
+    }
+
+    private func answerHead(_ head: HTTPResponseHead) {
         self.timeout?.cancel()
-        guard case .waitingForHead = self.answer, self.abandoned == nil else { return self.eventLoop.makeSucceededVoidFuture() }
+        guard case .waitingForHead = self.answer, self.abandoned == nil else { return }
         self.summary.status = Int(head.status.code)
         self.observed?.responseHead(status: self.summary.status, headers: head.headers.map { HeaderField($0.name, $0.value) })
         self.answer = .streaming(held: nil, paused: nil)
@@ -316,10 +510,9 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
             self.answerLength = head.headers.first(name: "Content-Length").flatMap(Int.init)
         }
         if self.answerLength == 0, !self.requestEnded { self.answerEndedBeforeUpload(last: ByteBuffer()) }
-        return self.eventLoop.makeSucceededVoidFuture()
     }
 
-    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+    private func answerBody(_ buffer: ByteBuffer) -> EventLoopFuture<Void> {
         guard case .streaming(let held, _) = self.answer, self.abandoned == nil else { return self.eventLoop.makeSucceededVoidFuture() }
         self.observed?.responseBody(buffer)
         self.summary.bytes += buffer.readableBytes
@@ -338,7 +531,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, @un
         return paused.futureResult
     }
 
-    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+    private func answerFinished() {
         guard case .streaming(let held, _) = self.answer else { return }
         if self.abandoned != nil {
             // The answer completed while its cancellation was on the way: nobody waits for it.
