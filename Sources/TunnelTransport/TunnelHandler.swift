@@ -124,7 +124,7 @@ public final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.closeReason = "\(error)"
-        self.close(code: .protocolError, reason: "protocol error")
+        self.fail(code: .protocolError, reason: "protocol error")
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -137,7 +137,7 @@ public final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 try self.perform(self.machine.receive(decoded))
             } catch {
                 self.closeReason = "\(error)"
-                self.close(code: .protocolError, reason: "protocol error")
+                self.fail(code: .protocolError, reason: "protocol error")
             }
         case .ping:
             self.send(WebSocketFrame(fin: true, opcode: .pong, maskKey: self.maskKey(), data: frame.unmaskedData))
@@ -155,7 +155,7 @@ public final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler 
             }
         case .text:
             self.closeReason = "a text message on a v2 connection"
-            self.close(code: .protocolError, reason: "protocol error")
+            self.fail(code: .protocolError, reason: "protocol error")
         default:
             break
         }
@@ -360,6 +360,14 @@ public final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard self.machine.resetStream(id) else { return }
         self.writeFrame(Self.resetFrame(id, reason))
         self.streamEnded(id, reason: reason)
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): a peer that broke the protocol gets the close frame and
+    /// the TCP connection ends once it is written, without waiting for an echo a flooding or broken
+    /// peer may never send, so its channel is free again at once.
+    /// The client keeps the handshake (the server's answer tells it why); the server does not wait.
+    func fail(code: WebSocketErrorCode, reason: String) {
+        self.sendClose(code: code, reason: reason, hangUp: !self.settings.masksFrames)
     }
 
     /// Starts the WebSocket close handshake; the connection closes when the peer answers, or after
