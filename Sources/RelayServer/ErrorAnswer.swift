@@ -39,8 +39,6 @@ struct ErrorAnswer: Sendable {
         retryAfter: "5"
     )
 
-    static let tooLarge = ErrorAnswer(status: .contentTooLarge, message: "the body is larger than the server's limit", close: true)
-
     var body: ByteBuffer { ErrorBody.json(self.message) }
 
     func head(bodyLength: Int) -> HTTPResponse {

@@ -25,9 +25,6 @@ public struct TunnelConnection: Sendable {
         }
     }
 
-    /// The handler, for code that is on its event loop already (it traps elsewhere in debug builds).
-    public var handlerOnLoop: TunnelHandler { self.handler.value }
-
     /// Runs `body` on the loop and returns its result.
     func submit<T: Sendable>(_ body: @escaping @Sendable (TunnelHandler) throws -> T) async throws -> T {
         let handler = self.handler
