@@ -20,7 +20,7 @@ import TunnelProtocol
 /// itself.
 ///
 /// A small webhook costs two round trips to store: `wow_queue_admit` (the
-/// limit check under a per-channel advisory lock and the row's insert, in one
+/// limit check under the admission advisory lock and the row's insert, in one
 /// call) and the durable statement. Usage is kept per channel in
 /// `wow_queue_usage` by a trigger, so a check reads two small sums instead of
 /// scanning the queue; rows still being ingested count at the bytes reserved
@@ -30,9 +30,17 @@ import TunnelProtocol
 /// their lease in the same statement, so two replicas never hold the same
 /// webhook at once.
 public final class PostgresOfflineQueueStore: OfflineQueueStore {
-    static let schemaVersion = 2
-    /// Any advisory lock key of ours: migrations (`key`, 0), a channel's limits (`key`, hash).
+    static let schemaVersion = 3
+    /// Any advisory lock key of ours: migrations (`key`, ``migrationLock``), admissions
+    /// (`key`, ``admissionLock``), expiry (`key`, ``expiryLock``).
     static let advisoryLockKey: Int32 = 0x574F_5751  // "WOWQ"
+    static let migrationLock: Int32 = 0
+    /// One lock for every admission and reservation of the cluster, so the server-wide total is
+    /// as exact as a channel's limits. It is held only by transactions that commit without a WAL
+    /// flush (a few hundred microseconds), never through the durable statement.
+    static let admissionLock: Int32 = 1  // also written in `schemaV3`
+    /// Taken with `pg_try_advisory_xact_lock`: one replica expires at a time, the others skip.
+    static let expiryLock: Int32 = 2
     /// An ingest reserves this much more than it has received, so a body of
     /// unknown length takes one limit check per MiB, not per chunk.
     static let reservationStep: Int64 = 1 << 20
@@ -158,7 +166,7 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     /// takes the advisory lock and migrates, the others wait and find it done.
     private func migrate() async throws {
         try await transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey), 0)", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey), \(Self.migrationLock))", logger: logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS wow_queue_schema (version integer NOT NULL)",
                 logger: logger
@@ -175,6 +183,10 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
             if version < 2 {
                 for statement in Self.schemaV2 { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
                 try await connection.query("INSERT INTO wow_queue_schema (version) VALUES (2)", logger: logger)
+            }
+            if version < 3 {
+                for statement in Self.schemaV3 { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await connection.query("INSERT INTO wow_queue_schema (version) VALUES (3)", logger: logger)
             }
         }
     }
@@ -282,6 +294,36 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         """,
     ]
 
+    /// Admission under one cluster-wide lock instead of the channel's: with a lock per channel, two
+    /// channels admitting at the same instant could pass the server-wide total together. The
+    /// signature is unchanged, so replicas of version 2 keep calling it during a rolling update.
+    static let schemaV3 = [
+        """
+        CREATE OR REPLACE FUNCTION wow_queue_admit(
+            lock_key integer, new_id text, channel text, new_method text, new_target text, fields bytea, reserved bigint,
+            now_ms bigint, lease_until_ms bigint, max_webhooks bigint, max_channel_bytes bigint, max_total_bytes bigint
+        ) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+            used_webhooks bigint;
+            used_bytes bigint;
+            total_bytes bigint;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(lock_key, 1);
+            SELECT coalesce(sum(webhooks) FILTER (WHERE channel_id = channel), 0),
+                   coalesce(sum(bytes) FILTER (WHERE channel_id = channel), 0),
+                   coalesce(sum(bytes), 0)
+            INTO used_webhooks, used_bytes, total_bytes FROM wow_queue_usage;
+            IF used_webhooks + 1 > max_webhooks THEN RETURN 'channel_count'; END IF;
+            IF used_bytes + reserved > max_channel_bytes THEN RETURN 'channel_bytes'; END IF;
+            IF total_bytes + reserved > max_total_bytes THEN RETURN 'server_bytes'; END IF;
+            INSERT INTO wow_queue_webhooks (id, channel_id, method, target, header_fields, body_length, queued_at, next_attempt_at, state, lease_until)
+            VALUES (new_id, channel, new_method, new_target, fields, reserved, now_ms, now_ms, 'ingesting', lease_until_ms);
+            RETURN 'admitted';
+        END
+        $$
+        """
+    ]
+
     // MARK: - Modes
 
     public func setMode(_ mode: OfflineMode, channelID: String) async throws {
@@ -342,10 +384,10 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         var totalBytes: Int64
     }
 
-    /// The channel's and the whole queue's use, under the channel's advisory
-    /// lock (held to the end of the transaction).
+    /// The channel's and the whole queue's use, under the admission lock (held to the end of the
+    /// transaction).
     private func usage(of channelID: String, on connection: PostgresConnection) async throws -> Usage {
-        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey), hashtext(\(channelID)))", logger: logger)
+        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey), \(Self.admissionLock))", logger: logger)
         let rows = try await connection.query(
             """
             SELECT coalesce(sum(webhooks) FILTER (WHERE channel_id = \(channelID)), 0)::bigint,
@@ -599,28 +641,45 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
 
     // MARK: - Housekeeping
 
+    /// One replica at a time: two replicas deleting the same old rows in different orders could
+    /// deadlock on them and their channels' usage rows, so a replica that finds another expiring
+    /// skips this round (the sweeper comes back).
     public func expire(now: Date) async throws -> Int {
         let cutoff = Self.milliseconds(now) - Self.milliseconds(limits.maxAge)
-        let rows = try await client.query(
-            "DELETE FROM wow_queue_webhooks WHERE state != 'ingesting' AND queued_at < \(cutoff) RETURNING seq",
-            logger: logger
-        )
-        var removed = 0
-        for try await _ in rows.decode(Int64.self) { removed += 1 }
-        _ = try await removeAbandonedIngests(now: now)
-        // Channels with nothing queued leave the usage table, so the total a
-        // limit check sums stays short. The trigger adds them back on their
-        // next webhook.
-        try await client.query("DELETE FROM wow_queue_usage WHERE webhooks = 0", logger: logger)
-        return removed
+        return try await transaction { connection in
+            var locked = false
+            for try await got in try await connection.query(
+                "SELECT pg_try_advisory_xact_lock(\(Self.advisoryLockKey), \(Self.expiryLock))",
+                logger: logger
+            ).decode(Bool.self) {
+                locked = got
+            }
+            guard locked else { return 0 }
+            let rows = try await connection.query(
+                "DELETE FROM wow_queue_webhooks WHERE state != 'ingesting' AND queued_at < \(cutoff) RETURNING seq",
+                logger: logger
+            )
+            var removed = 0
+            for try await _ in rows.decode(Int64.self) { removed += 1 }
+            _ = try await removeAbandonedIngests(now: now, on: connection)
+            // Channels with nothing queued leave the usage table, so the total a
+            // limit check sums stays short. The trigger adds them back on their
+            // next webhook.
+            try await connection.query("DELETE FROM wow_queue_usage WHERE webhooks = 0", logger: logger)
+            return removed
+        }
     }
 
     /// Ingests whose replica stopped writing (it died) long ago.
-    private func removeAbandonedIngests(now: Date) async throws -> Int {
-        let rows = try await client.query(
-            "DELETE FROM wow_queue_webhooks WHERE state = 'ingesting' AND lease_until < \(Self.milliseconds(now)) RETURNING seq",
-            logger: logger
-        )
+    private func removeAbandonedIngests(now: Date, on connection: PostgresConnection? = nil) async throws -> Int {
+        let query: PostgresQuery =
+            "DELETE FROM wow_queue_webhooks WHERE state = 'ingesting' AND lease_until < \(Self.milliseconds(now)) RETURNING seq"
+        let rows: PostgresRowSequence
+        if let connection {
+            rows = try await connection.query(query, logger: logger)
+        } else {
+            rows = try await client.query(query, logger: logger)
+        }
         var removed = 0
         for try await _ in rows.decode(Int64.self) { removed += 1 }
         return removed

@@ -46,6 +46,40 @@ struct BatchedQueueStoreTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func concurrentBeginsOnManyChannelsAtTheServerLimitAdmitExactlyWhatFits(_ backend: Backend) async throws {
+        try await StoreHarness.with(backend, limits: OfflineQueueLimits(maxTotalBytes: 1_000)) { _, store in
+            // Sixteen channels at once for ten places of 100 bytes: the server-wide total is as
+            // exact as a channel's limits (with PostgreSQL, one admission lock for all channels).
+            // Three rounds, each emptied by delivery, since a race shows itself only sometimes.
+            for _ in 0..<3 {
+                let outcomes = try await withThrowingTaskGroup(of: (any OfflineQueueIngest)?.self) { group in
+                    for channel in 0..<16 {
+                        group.addTask {
+                            do {
+                                return try await store.beginIngest(channelID: "c\(channel)", head: Sample.head(), declaredLength: 100)
+                            } catch OfflineQueueRefusal.serverBytesLimit {
+                                return nil
+                            }
+                        }
+                    }
+                    return try await group.reduce(into: [(any OfflineQueueIngest)?]()) { $0.append($1) }
+                }
+                let admitted = outcomes.compactMap { $0 }
+                #expect(admitted.count == 10)
+                for ingest in admitted {
+                    try await ingest.append(Sample.body(100))
+                    _ = try await ingest.commit()
+                }
+                #expect(try await store.statistics().bytes == Int64(admitted.count * 100))
+                for channel in 0..<16 {
+                    let claimed = try await store.claim(channelID: "c\(channel)", owner: "r1", lease: .seconds(30), limit: 32)
+                    try await store.markDelivered(ids: claimed.map(\.id))
+                }
+            }
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func deliveredAbortedAndExpiredWebhooksGiveTheirRoomBack(_ backend: Backend) async throws {
         let limits = OfflineQueueLimits(maxCountPerChannel: 4, maxBytesPerChannel: 4_000, maxTotalBytes: 6_000)
         try await StoreHarness.with(backend, limits: limits) { harness, store in
