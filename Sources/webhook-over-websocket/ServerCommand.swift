@@ -61,6 +61,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "How often peers are looked up and joined (Go duration).")
     var memberlistSyncDuration: GoDuration = .init(.seconds(5))
 
+    @Option(help: "How long a peer may take to answer before it is left out of a routing answer (Go duration).")
+    var peerTimeout: GoDuration = .init(.seconds(1))
+
     @Option(name: .customLong("github-client-id"), help: "GitHub OAuth App client id; enables auth mode.")
     var githubClientID: String?
 
@@ -148,7 +151,8 @@ struct ServerCommand: AsyncParsableCommand {
             peerDomain: domain,
             peers: self.peerList,
             memberlistPort: self.memberlistPort,
-            syncInterval: self.memberlistSyncDuration.duration
+            syncInterval: self.memberlistSyncDuration.duration,
+            peerTimeout: self.peerTimeout.duration
         )
     }
 

@@ -27,6 +27,8 @@ enum Cluster {
             "--peers", peers,
             "--memberlist-port", "\(gossipPort)",
             "--memberlist-sync-duration", "1s",
+            // A loaded 2-core CI machine can take more than the default 1 s to answer a peer.
+            "--peer-timeout", "5s",
             "--jwt-signing-key", signingKey,
             "--internal-token", internalToken,
         ] + extra
