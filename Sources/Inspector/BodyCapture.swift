@@ -1,14 +1,18 @@
 import Crypto
 import NIOCore
 
-/// A body seen chunk by chunk: its first `limit` bytes, its total size and
-/// its SHA-256, computed as it streams, so a body of any size costs at most
-/// `limit` bytes of memory (docs/inspector.md, "Capture limit").
+/// A body seen chunk by chunk: its first `limit` bytes, its total size and,
+/// once it outgrows `limit`, its SHA-256 computed as it streams, so a body of
+/// any size costs at most `limit` bytes of memory (docs/inspector.md,
+/// "Capture limit"). A body kept whole is not hashed here: its digest is
+/// computed from the stored bytes when someone asks for it, which keeps
+/// SHA-256 off the event loop for nearly every webhook.
 struct BodyCapture: Sendable {
     let limit: Int
     private(set) var head = ByteBuffer()
     private(set) var size = 0
-    private var hasher = SHA256()
+    /// Started when the body first passes `limit`, with the kept head.
+    private var hasher: SHA256?
 
     init(limit: Int) {
         self.limit = limit
@@ -16,25 +20,29 @@ struct BodyCapture: Sendable {
 
     mutating func append(_ chunk: ByteBuffer) {
         self.size += chunk.readableBytes
-        chunk.withUnsafeReadableBytes { self.hasher.update(bufferPointer: $0) }
+        var rest = chunk
         let room = self.limit - self.head.readableBytes
-        if room > 0 {
-            var chunk = chunk
-            if let slice = chunk.readSlice(length: min(room, chunk.readableBytes)) {
-                self.head.writeImmutableBuffer(slice)
-            }
+        if room > 0, let slice = rest.readSlice(length: min(room, rest.readableBytes)) {
+            self.head.writeImmutableBuffer(slice)
         }
+        guard self.size > self.limit else { return }
+        if self.hasher == nil {
+            var hasher = SHA256()
+            self.head.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            self.hasher = hasher
+        }
+        rest.withUnsafeReadableBytes { self.hasher?.update(bufferPointer: $0) }
     }
 
     var truncated: Bool { self.size > self.head.readableBytes }
 
-    /// The finished body: the kept bytes plus size and hex SHA-256.
+    /// The finished body: the kept bytes plus size and, for a truncated body, its hex SHA-256
+    /// (empty for a whole body: ``CapturedBody/digest`` computes it from the bytes).
     func finish() -> CapturedBody {
-        let digest = self.hasher.finalize()
-        return CapturedBody(
+        CapturedBody(
             bytes: self.head,
             size: self.size,
-            sha256: Hex.encode(digest),
+            sha256: self.hasher.map { Hex.encode($0.finalize()) } ?? "",
             truncated: self.truncated
         )
     }
@@ -44,10 +52,20 @@ struct BodyCapture: Sendable {
 struct CapturedBody: Sendable, Equatable {
     var bytes: ByteBuffer
     var size: Int
+    /// Hex SHA-256 of the whole body. Captured only for a truncated body; empty for one kept whole
+    /// until ``withDigest()`` computes it from `bytes`.
     var sha256: String
     var truncated: Bool
 
-    static let empty = BodyCapture(limit: 0).finish()
+    /// This body with ``sha256`` filled in (computed from `bytes` when the body is whole).
+    func withDigest() -> CapturedBody {
+        guard self.sha256.isEmpty, !self.truncated else { return self }
+        var body = self
+        body.sha256 = self.bytes.withUnsafeReadableBytes { Hex.encode(SHA256.hash(data: $0)) }
+        return body
+    }
+
+    static let empty = BodyCapture(limit: 0).finish().withDigest()
 }
 
 /// Lower-case hex, for digests and signatures.

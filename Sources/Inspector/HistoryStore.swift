@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import SQLiteNIO
 
 /// The history on disk: one SQLite file (`inspector.sqlite` in the client's
@@ -13,6 +14,7 @@ actor HistoryStore {
     static let fileName = "inspector.sqlite"
 
     private let connection: SQLiteConnection
+    private let threadPool: NIOThreadPool
     let limits: HistoryLimits
     /// Every row's id and stored bytes, oldest first, so the bounds are
     /// checked without scanning the table on each write.
@@ -20,9 +22,28 @@ actor HistoryStore {
     private var sizes: [String: Int] = [:]
     private var totalBytes = 0
 
-    private init(connection: SQLiteConnection, limits: HistoryLimits) {
+    private init(connection: SQLiteConnection, threadPool: NIOThreadPool, limits: HistoryLimits) {
         self.connection = connection
+        self.threadPool = threadPool
         self.limits = limits
+    }
+
+    /// The one thread that runs SQLite for the history, at the lowest scheduling priority (nice
+    /// 19): the capture must not slow the tunnel (docs/inspector.md, "Cost"), so when the machine's
+    /// cores are busy with webhooks the history's writes wait, and ``HistoryWriter`` keeps only
+    /// what the bounds would keep anyway. With idle cores it runs at once, as before.
+    private static func backgroundThreadPool() async throws -> NIOThreadPool {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        try await pool.runIfActive {
+            // `who` 0 is the calling thread on Linux, where a nice value belongs to each thread
+            // (the kernel reads 0 as `current`). Elsewhere it would lower the whole process, so
+            // the thread keeps the default priority there.
+            #if os(Linux)
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+            #endif
+        }
+        return pool
     }
 
     private func loadTotals() async throws {
@@ -39,9 +60,28 @@ actor HistoryStore {
     static func open(directory: String, limits: HistoryLimits, logger: Logger) async throws -> HistoryStore {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent(Self.fileName)
-        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        let threadPool = try await Self.backgroundThreadPool()
+        let connection: SQLiteConnection
         do {
+            connection = try await SQLiteConnection.open(
+                storage: .file(path: path),
+                threadPool: threadPool,
+                logger: logger,
+                on: MultiThreadedEventLoopGroup.singleton.any()
+            )
+        } catch {
+            try? await threadPool.shutdownGracefully()
+            throw error
+        }
+        do {
+            // Before anything creates the file's first page (a new history only: an existing file
+            // keeps its page size). A 64 KiB body spans one or two pages instead of sixteen, each
+            // with its own WAL frame, checksum and free-list entry when it is evicted.
+            _ = try await connection.run("PRAGMA page_size=65536")
             _ = try await connection.run("PRAGMA journal_mode=WAL")
+            // A multi-row upsert keeps a statement journal; on disk (the default past 64 KiB) each
+            // batch of large bodies created, wrote and deleted a temporary file.
+            _ = try await connection.run("PRAGMA temp_store=MEMORY")
             // The history is a convenience, not a ledger: a power cut may lose
             // the last webhooks' rows but never corrupts the file (WAL).
             _ = try await connection.run("PRAGMA synchronous=NORMAL")
@@ -74,9 +114,10 @@ actor HistoryStore {
             )
         } catch {
             try? await connection.close()
+            try? await threadPool.shutdownGracefully()
             throw error
         }
-        let store = HistoryStore(connection: connection, limits: limits)
+        let store = HistoryStore(connection: connection, threadPool: threadPool, limits: limits)
         try await store.loadTotals()
         return store
     }
@@ -90,18 +131,32 @@ actor HistoryStore {
         // The future form runs even when the calling task is cancelled.
         let closing: EventLoopFuture<Void> = self.connection.close()
         try? await closing.get()
+        try? await self.threadPool.shutdownGracefully()
     }
 
     /// Inserts or updates `records` in one transaction, then evicts the
     /// oldest rows beyond the bounds. Returns the ids evicted.
     @discardableResult
-    func write(_ records: [WebhookRecord]) async throws -> [String] {
-        guard !records.isEmpty else { return [] }
+    /// `forgetting`: webhooks the writer dropped while the store was behind (``HistoryWriter``);
+    /// the rows of those whose start was written go.
+    func write(_ records: [WebhookRecord], forgetting: [String] = []) async throws -> [String] {
+        guard !records.isEmpty || !forgetting.isEmpty else { return [] }
         _ = try await self.connection.run("BEGIN IMMEDIATE")
         do {
             var order = self.order
             var sizes = self.sizes
             var totalBytes = self.totalBytes
+            let stale = forgetting.filter { sizes[$0] != nil }
+            if !stale.isEmpty {
+                for start in stride(from: 0, to: stale.count, by: Self.rowsPerStatement) {
+                    let ids = stale[start..<min(start + Self.rowsPerStatement, stale.count)]
+                    let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
+                    _ = try await self.connection.run("DELETE FROM webhooks WHERE id IN (\(marks))", ids.map { .text($0) })
+                }
+                for id in stale { totalBytes -= sizes.removeValue(forKey: id) ?? 0 }
+                let gone = Set(stale)
+                order.removeAll { gone.contains($0) }
+            }
             // One statement per few hundred rows: each statement is a hop to
             // SQLite's thread and back, which costs more than the row itself.
             for start in stride(from: 0, to: records.count, by: Self.rowsPerStatement) {
@@ -239,6 +294,7 @@ actor HistoryStore {
             sha256: row.column("request_sha256")?.string ?? "",
             truncated: bodies ? requestSize > requestBytes.readableBytes : false
         )
+        .withDigestIf(bodies)
         var responseBody: CapturedBody?
         if let size = row.column("response_size")?.integer {
             let bytes = bodies ? (row.column("response_body")?.blob ?? ByteBuffer()) : ByteBuffer()
@@ -248,6 +304,7 @@ actor HistoryStore {
                 sha256: row.column("response_sha256")?.string ?? "",
                 truncated: bodies ? size > bytes.readableBytes : false
             )
+            .withDigestIf(bodies)
         }
         let status = row.column("status")?.integer
         return WebhookRecord(
@@ -324,5 +381,13 @@ extension SQLiteConnection {
     fileprivate func run(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
         let future: EventLoopFuture<[SQLiteRow]> = self.query(sql, binds)
         return try await future.get()
+    }
+}
+
+extension CapturedBody {
+    /// A body read with its bytes gets its digest (the capture stores none for a whole body); a
+    /// summary's body has no bytes to hash.
+    fileprivate func withDigestIf(_ bodies: Bool) -> CapturedBody {
+        bodies ? self.withDigest() : self
     }
 }

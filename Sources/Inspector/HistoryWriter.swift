@@ -1,16 +1,37 @@
 import Logging
+import NIOCore
 import Synchronization
 
 /// Takes finished and started webhooks off the data path and writes them to
 /// the store in batches (one transaction per batch), so capture never waits
 /// for the disk. After each commit it announces the new summaries on the
 /// event hub, so a page that reacts to an event finds the row.
+///
+/// The store runs at the lowest priority, so under a load that keeps every
+/// core busy the writer falls behind. What waits stays bounded: once twice
+/// the history's count, or twice its byte bound (at most `pendingByteLimit`
+/// in all), waits, the oldest waiting webhooks are dropped down to what the
+/// history's bounds would keep anyway (docs/inspector.md, "Cost"). A dropped
+/// webhook whose start was already written is removed with the next batch,
+/// so no row stays "in progress".
 final class HistoryWriter: Sendable {
     private struct State {
         var pending: [WebhookRecord] = []
+        /// Where each id waits in `pending`: a webhook's end replaces its start without a scan
+        /// (a linear search here was a tenth of the client's CPU under load).
+        var positions: [String: Int] = [:]
+        /// Kept bytes waiting (bodies and a flat allowance per record).
+        var pendingBytes = 0
+        /// Dropped while waiting: removed from the store with the next batch.
+        var forgotten: [String] = []
+        var dropped = 0
         var flushes: [CheckedContinuation<Void, Never>] = []
         var finished = false
     }
+
+    /// At most about this many bytes of records wait in memory for the store; a cut keeps half,
+    /// or the history's byte bound if that is smaller (then the cut keeps what the history would).
+    let pendingByteLimit: Int
 
     let store: HistoryStore
     let events: EventHub
@@ -19,8 +40,9 @@ final class HistoryWriter: Sendable {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    init(store: HistoryStore, events: EventHub, logger: Logger) {
+    init(store: HistoryStore, events: EventHub, logger: Logger, pendingByteLimit: Int = 64 << 20) {
         self.store = store
+        self.pendingByteLimit = pendingByteLimit
         self.events = events
         self.logger = logger
         (self.wakeups, self.wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -31,14 +53,50 @@ final class HistoryWriter: Sendable {
     func enqueue(_ record: WebhookRecord) {
         let accepted = self.state.withLock { state -> Bool in
             guard !state.finished else { return false }
-            if let index = state.pending.lastIndex(where: { $0.id == record.id }) {
+            let size = Self.weight(record)
+            if let index = state.positions[record.id] {
+                state.pendingBytes += size - Self.weight(state.pending[index])
                 state.pending[index] = record
             } else {
+                state.positions[record.id] = state.pending.count
                 state.pending.append(record)
+                state.pendingBytes += size
+            }
+            // Twice the bounds before a cut, so the cut's cost is spread over many webhooks.
+            let maxWebhooks = self.store.limits.maxWebhooks
+            let keptBytes = min(self.store.limits.maxBytes, self.pendingByteLimit / 2)
+            if state.pending.count >= 2 * max(maxWebhooks, 1) || state.pendingBytes > 2 * keptBytes {
+                Self.dropOldest(&state, keeping: maxWebhooks, bytes: keptBytes)
             }
             return true
         }
         if accepted { self.wake.yield() }
+    }
+
+    /// What a record weighs against ``pendingByteLimit``.
+    private static func weight(_ record: WebhookRecord) -> Int {
+        record.requestBody.bytes.readableBytes + (record.responseBody?.bytes.readableBytes ?? 0) + 512
+    }
+
+    /// Keeps the newest `keeping` records within `bytes`; the rest are forgotten.
+    private static func dropOldest(_ state: inout State, keeping: Int, bytes: Int) {
+        var kept = 0
+        var keptBytes = 0
+        var first = state.pending.endIndex
+        while first > state.pending.startIndex, kept < keeping {
+            let weight = Self.weight(state.pending[first - 1])
+            if kept > 0, keptBytes + weight > bytes { break }
+            kept += 1
+            keptBytes += weight
+            first -= 1
+        }
+        guard first > 0 else { return }
+        state.forgotten += state.pending[..<first].map(\.id)
+        state.dropped += first
+        state.pending.removeFirst(first)
+        state.pendingBytes = keptBytes
+        state.positions.removeAll(keepingCapacity: true)
+        for (index, record) in state.pending.enumerated() { state.positions[record.id] = index }
     }
 
     /// Returns once everything queued before the call is committed.
@@ -82,16 +140,26 @@ final class HistoryWriter: Sendable {
     }
 
     private func writeBatch() async {
-        let (batch, flushes) = self.state.withLock { state in
+        let (batch, forgotten, dropped, flushes) = self.state.withLock { state in
             defer {
                 state.pending.removeAll(keepingCapacity: true)
+                state.positions.removeAll(keepingCapacity: true)
+                state.pendingBytes = 0
+                state.forgotten.removeAll()
+                state.dropped = 0
                 state.flushes.removeAll()
             }
-            return (state.pending, state.flushes)
+            return (state.pending, state.forgotten, state.dropped, state.flushes)
         }
-        if !batch.isEmpty {
+        if dropped > 0 {
+            self.logger.notice(
+                "the inspector's history fell behind a load that kept every core busy; kept the newest webhooks",
+                metadata: ["dropped": "\(dropped)"]
+            )
+        }
+        if !batch.isEmpty || !forgotten.isEmpty {
             do {
-                try await self.store.write(batch)
+                try await self.store.write(batch, forgetting: forgotten)
                 for record in batch { self.events.publish(summary: record) }
             } catch {
                 self.logger.warning("could not save webhooks to the inspector's history", metadata: ["error": "\(error)", "count": "\(batch.count)"])

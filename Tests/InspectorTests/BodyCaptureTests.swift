@@ -28,7 +28,26 @@ import Testing
         let body = capture.finish()
         #expect(String(buffer: body.bytes) == "abcdef")
         #expect(!body.truncated)
-        #expect(body.sha256 == "bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721")
+        // Not hashed on the data path; the digest comes from the kept bytes when asked for.
+        #expect(body.sha256 == "")
+        #expect(body.withDigest().sha256 == "bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721")
+    }
+
+    @Test(arguments: [999, 1_000, 1_001, 1_500, 3_000])
+    func theHashCoversTheWholeBodyWhereverTheLimitFallsInAChunk(_ size: Int) {
+        var capture = BodyCapture(limit: 1_000)
+        let whole = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        // Chunks of 700: the limit falls inside the second.
+        var start = 0
+        while start < whole.count {
+            capture.append(ByteBuffer(bytes: whole[start..<min(start + 700, whole.count)]))
+            start += 700
+        }
+        let body = capture.finish().withDigest()
+        #expect(body.size == size)
+        #expect(body.truncated == (size > 1_000))
+        #expect(Array(body.bytes.readableBytesView) == Array(whole.prefix(1_000)))
+        #expect(body.sha256 == SHA256.hash(data: whole).map { String(format: "%02x", $0) }.joined())
     }
 
     @Test func anEmptyBodyHasTheEmptyHash() {

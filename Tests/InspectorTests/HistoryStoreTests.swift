@@ -138,4 +138,31 @@ import Testing
         }
         await store.close()
     }
+
+    @Test func aWriterThatFellBehindKeepsTheNewestAndLeavesNoRowInProgress() async throws {
+        let store = try await HistoryStore.open(directory: try Self.directory(), limits: HistoryLimits(), logger: Self.logger)
+        // Room for about 10,000 bytes of waiting records, cut to 5,000: six of these (1,000-byte
+        // bodies, 512 more each), then three.
+        let writer = HistoryWriter(store: store, events: EventHub(), logger: Self.logger, pendingByteLimit: 10_000)
+        let body = String(repeating: "x", count: 1_000)
+        // Webhook 0 started and its start was written; then the store fell behind (the writer
+        // did not run) while its end and 19 more webhooks arrived.
+        var started = Self.record(0, body: body)
+        started.state = .inProgress
+        try await store.write([started])
+        for index in 0..<20 { writer.enqueue(Self.record(index, body: body)) }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await writer.run() }
+            await writer.flush()
+            writer.finish()
+        }
+        let kept = try await store.list(limit: 100).map(\.id)
+        // The history had room for all of them, but the waiting ones were cut to the newest within
+        // half the limit whenever they passed it; webhook 0's row did not stay "in progress".
+        #expect(kept.first == "webhook-19")
+        #expect(kept.count < 20)
+        #expect(kept == (20 - kept.count..<20).reversed().map { "webhook-\($0)" })
+        #expect(try await store.record(id: "webhook-0") == nil)
+        await store.close()
+    }
 }
