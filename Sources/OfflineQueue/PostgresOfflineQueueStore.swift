@@ -38,7 +38,7 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     /// One lock for every admission and reservation of the cluster, so the server-wide total is
     /// as exact as a channel's limits. It is held only by transactions that commit without a WAL
     /// flush (a few hundred microseconds), never through the durable statement.
-    static let admissionLock: Int32 = 1  // also written in `schemaV3`
+    static let admissionLock: Int32 = 1
     /// Taken with `pg_try_advisory_xact_lock`: one replica expires at a time, the others skip.
     static let expiryLock: Int32 = 2
     /// An ingest reserves this much more than it has received, so a body of
@@ -266,38 +266,19 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         CREATE TRIGGER wow_queue_count_resizes AFTER UPDATE OF body_length ON wow_queue_webhooks
         FOR EACH ROW WHEN (OLD.body_length IS DISTINCT FROM NEW.body_length) EXECUTE FUNCTION wow_queue_count_usage()
         """,
-        // VOLATILE: each statement inside takes a fresh snapshot, so the sums
-        // read after the lock include every ingest admitted before it.
-        """
-        CREATE FUNCTION wow_queue_admit(
-            lock_key integer, new_id text, channel text, new_method text, new_target text, fields bytea, reserved bigint,
-            now_ms bigint, lease_until_ms bigint, max_webhooks bigint, max_channel_bytes bigint, max_total_bytes bigint
-        ) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
-        DECLARE
-            used_webhooks bigint;
-            used_bytes bigint;
-            total_bytes bigint;
-        BEGIN
-            PERFORM pg_advisory_xact_lock(lock_key, hashtext(channel));
-            SELECT coalesce(sum(webhooks) FILTER (WHERE channel_id = channel), 0),
-                   coalesce(sum(bytes) FILTER (WHERE channel_id = channel), 0),
-                   coalesce(sum(bytes), 0)
-            INTO used_webhooks, used_bytes, total_bytes FROM wow_queue_usage;
-            IF used_webhooks + 1 > max_webhooks THEN RETURN 'channel_count'; END IF;
-            IF used_bytes + reserved > max_channel_bytes THEN RETURN 'channel_bytes'; END IF;
-            IF total_bytes + reserved > max_total_bytes THEN RETURN 'server_bytes'; END IF;
-            INSERT INTO wow_queue_webhooks (id, channel_id, method, target, header_fields, body_length, queued_at, next_attempt_at, state, lease_until)
-            VALUES (new_id, channel, new_method, new_target, fields, reserved, now_ms, now_ms, 'ingesting', lease_until_ms);
-            RETURN 'admitted';
-        END
-        $$
-        """,
+        // Schema 2 locked per channel (see `schemaV3`).
+        admitFunction(lock: "hashtext(channel)"),
     ]
 
     /// Admission under one cluster-wide lock instead of the channel's: with a lock per channel, two
     /// channels admitting at the same instant could pass the server-wide total together. The
     /// signature is unchanged, so replicas of version 2 keep calling it during a rolling update.
-    static let schemaV3 = [
+    static let schemaV3 = [admitFunction(lock: "\(admissionLock)")]
+
+    /// `wow_queue_admit`: the lock, the limit check and the insert in one call. `lock` is the
+    /// second key of the advisory lock. VOLATILE: each statement inside takes a fresh snapshot, so
+    /// the sums read after the lock include every ingest admitted before it.
+    static func admitFunction(lock: String) -> String {
         """
         CREATE OR REPLACE FUNCTION wow_queue_admit(
             lock_key integer, new_id text, channel text, new_method text, new_target text, fields bytea, reserved bigint,
@@ -308,7 +289,7 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
             used_bytes bigint;
             total_bytes bigint;
         BEGIN
-            PERFORM pg_advisory_xact_lock(lock_key, 1);
+            PERFORM pg_advisory_xact_lock(lock_key, \(lock));
             SELECT coalesce(sum(webhooks) FILTER (WHERE channel_id = channel), 0),
                    coalesce(sum(bytes) FILTER (WHERE channel_id = channel), 0),
                    coalesce(sum(bytes), 0)
@@ -322,7 +303,7 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         END
         $$
         """
-    ]
+    }
 
     // MARK: - Modes
 
