@@ -550,17 +550,7 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     }
 
     public func body(of id: String) -> AsyncThrowingStream<ByteBuffer, any Error> {
-        if let inline = inlineBodies.stream(of: id) { return inline }
-        let cursor = ChunkCursor()
-        return AsyncThrowingStream {
-            guard let index = cursor.next() else { return nil }
-            guard let (chunk, isLast) = try await self.chunk(of: id, index: index) else {
-                cursor.finish()
-                return nil
-            }
-            if isLast { cursor.finish() }
-            return chunk
-        }
+        ChunkCursor.body(of: id, inline: inlineBodies) { index in try await self.chunk(of: id, index: index) }
     }
 
     /// Chunk `index` and whether it is the last, in one round trip; nil past

@@ -344,17 +344,7 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
     }
 
     public nonisolated func body(of id: String) -> AsyncThrowingStream<ByteBuffer, any Error> {
-        if let inline = inlineBodies.stream(of: id) { return inline }
-        let cursor = ChunkCursor()
-        return AsyncThrowingStream {
-            guard let index = cursor.next() else { return nil }
-            guard let (chunk, isLast) = try await self.chunk(of: id, index: index) else {
-                cursor.finish()
-                return nil
-            }
-            if isLast { cursor.finish() }
-            return chunk
-        }
+        ChunkCursor.body(of: id, inline: inlineBodies) { index in try await self.chunk(of: id, index: index) }
     }
 
     /// Chunk `index` of a stored body and whether it is the last, in one
