@@ -214,6 +214,16 @@ let package = Package(
         ),
         // A real PostgreSQL server in a temp dir for tests (initdb/pg_ctl).
         .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
+        // The local app of the client's and the end-to-end tests: a Hummingbird server on loopback.
+        .target(
+            name: "LocalAppTestSupport",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/LocalAppTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "OfflineQueueTests",
             dependencies: [
@@ -232,7 +242,7 @@ let package = Package(
         .testTarget(
             name: "RelayClientTests",
             dependencies: [
-                "RelayClient", "TunnelProtocol", "TunnelTransport", "Inspector",
+                "RelayClient", "TunnelProtocol", "TunnelTransport", "Inspector", "LocalAppTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -251,6 +261,7 @@ let package = Package(
             dependencies: [
                 "webhook-over-websocket",
                 "PostgresTestSupport",
+                "LocalAppTestSupport",
                 "TunnelProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

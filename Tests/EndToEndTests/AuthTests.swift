@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import JWTKit
+import LocalAppTestSupport
 import NIOCore
 import NIOHTTP1
 import Testing

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hummingbird
+import LocalAppTestSupport
 import NIOCore
 import NIOHTTP1
 import Testing

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LocalAppTestSupport
 import NIOCore
 import NIOHTTP1
 import Testing

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import HTTPTypes
 import Hummingbird
+import LocalAppTestSupport
 import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
+import LocalAppTestSupport
 import Logging
 import NIOCore
 import Synchronization

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import LocalAppTestSupport
 import NIOCore
 import NIOHTTP1
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import LocalAppTestSupport
 import NIOCore
 import NIOHTTP1
 import PostgresTestSupport

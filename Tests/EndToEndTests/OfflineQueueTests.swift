@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdWSClient
+import LocalAppTestSupport
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LocalAppTestSupport
 import NIOCore
 import NIOHTTP1
 import Testing

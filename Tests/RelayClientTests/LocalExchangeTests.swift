@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import LocalAppTestSupport
 import NIOCore
 import Synchronization
 import Testing

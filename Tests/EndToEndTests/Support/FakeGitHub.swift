@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LocalAppTestSupport
 import NIOCore
 
 /// A stand-in for GitHub's OAuth and API endpoints on loopback.

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import LocalAppTestSupport
 import NIOCore
 import NIOHTTP1
 

@@ -1,17 +1,19 @@
-import Hummingbird
+public import Hummingbird
 import Logging
 import NIOCore
 
-/// The local app the client calls: a Hummingbird server on loopback with the routes a test sets up.
-struct LocalApp: Sendable {
+/// The developer's local app in tests: an in-process Hummingbird server on a free loopback port,
+/// with the routes a test sets up. Shared by the client's and the end-to-end tests.
+public struct LocalApp: Sendable {
     let configure: @Sendable (Router<BasicRequestContext>) -> Void
 
-    init(_ configure: @escaping @Sendable (Router<BasicRequestContext>) -> Void) {
+    public init(_ configure: @escaping @Sendable (Router<BasicRequestContext>) -> Void) {
         self.configure = configure
     }
 
-    /// Runs the app for the duration of `body`, which gets its port.
-    func run<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
+    /// Runs the app for the duration of `body`, which gets its port; the app stops afterwards,
+    /// whatever `body` did.
+    public func run<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "local-app")
         logger.logLevel = .critical
