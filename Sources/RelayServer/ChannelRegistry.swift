@@ -49,6 +49,18 @@ actor ChannelRegistry {
         self.live.withLock { table in
             if table[id]?.connection == connection { table[id] = nil }
         }
+        self.ended.withLock { $0[id] = connection }
+    }
+
+    /// Per channel, a v2 connection that ended on its loop and whose `detach` has not reached the
+    /// actor yet (it goes through a task, after `attach`). A client reconnecting at once must not
+    /// find its own dead connection still holding the channel (409), so `claim` and
+    /// `isConnected` detach it first (``reapEnded(_:)``).
+    private nonisolated let ended = Mutex<[String: UInt64]>([:])
+
+    private func reapEnded(_ id: String) {
+        guard let connection = self.ended.withLock({ $0.removeValue(forKey: id) }) else { return }
+        self.detach(id, connection: connection)
     }
 
     init(ttl: Duration, hold: Duration, startupGrace: Duration, maxChannels: Int = .max) {
@@ -67,7 +79,8 @@ actor ChannelRegistry {
     }
 
     func claim(_ id: String, recreate: Bool) -> ChannelTable.ClaimDecision {
-        self.table.claim(id, recreate: recreate)
+        self.reapEnded(id)
+        return self.table.claim(id, recreate: recreate)
     }
 
     /// The claimed connection is now ready to carry webhooks.
@@ -81,7 +94,12 @@ actor ChannelRegistry {
         }
     }
 
+    /// A claim's connection ended. Also reached early through ``reapEnded(_:)``; a late `attach` of
+    /// the same connection then finds the claim gone and does nothing.
     func detach(_ id: String, connection: UInt64) {
+        self.ended.withLock { ended in
+            if ended[id] == connection { ended[id] = nil }
+        }
         guard self.table.channels[id] == .claimed(connection: connection) else { return }
         self.table.release(id, connection: connection, now: self.clock.now)
         self.sessions[id] = nil
@@ -128,7 +146,10 @@ actor ChannelRegistry {
     /// The connected client of `id`, without waiting.
     func currentSession(_ id: String) -> ClientSession? { self.sessions[id] }
 
-    func isConnected(_ id: String) -> Bool { self.table.isClaimed(id) }
+    func isConnected(_ id: String) -> Bool {
+        self.reapEnded(id)
+        return self.table.isClaimed(id)
+    }
 
     /// Finds the client for a webhook, holding the webhook up to the
     /// configured time while a known channel's client reconnects.
