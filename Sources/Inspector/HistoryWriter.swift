@@ -18,7 +18,7 @@ final class HistoryWriter: Sendable {
     private struct State {
         var pending: [WebhookRecord] = []
         /// Where each id waits in `pending`: a webhook's end replaces its start without a scan
-        /// (a linear search here was a tenth of the client's CPU under load).
+        /// (a linear search here was 7 % of the client's CPU under load, on the event loop).
         var positions: [String: Int] = [:]
         /// Kept bytes waiting (bodies and a flat allowance per record).
         var pendingBytes = 0
