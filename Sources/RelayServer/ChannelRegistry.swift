@@ -130,12 +130,20 @@ actor ChannelRegistry {
         self.table.reserve(id, now: self.clock.now)
     }
 
-    /// Channels held (`all`) and those with a connected client. A v2 tunnel counts from the moment its
-    /// handler runs (the live table), not only once `attach` reached the actor, so what peers and
-    /// `/internal/channels` see never lags behind what the event-loop path delivers to.
+    /// Channels held (`all`) and those with a connected client. A client counts from the moment its
+    /// upgrade was accepted (the claim, made before the `101` goes out), not only once its tunnel's
+    /// handler runs or `attach` reached the actor, so a client that was told it is connected is
+    /// already routed here by what peers and `/internal/channels` see; a webhook that comes in
+    /// between waits for the attach (``session(for:holdUnknown:)``). A connection that ended stops
+    /// counting at once.
     func snapshot() -> (all: [String], connected: [String]) {
         let live = self.live.withLock { Set($0.keys) }
-        return (self.table.allIDs, live.union(self.sessions.keys).sorted())
+        let ended = self.ended.withLock { Set($0.keys) }
+        let claimed = self.table.channels.compactMap { id, state -> String? in
+            if case .claimed = state { return id }
+            return nil
+        }
+        return (self.table.allIDs, live.union(self.sessions.keys).union(claimed).subtracting(ended).sorted())
     }
 
     func isKnown(_ id: String) -> Bool { self.table.contains(id) }

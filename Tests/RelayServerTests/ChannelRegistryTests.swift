@@ -39,4 +39,19 @@ import Testing
         #expect(await registry.claim("c1", recreate: false) == .alreadyConnected)
         #expect(await registry.isConnected("c1"))
     }
+
+    @Test func aChannelIsRoutedHereFromItsClaimUntilItsConnectionEnds() async throws {
+        let registry = Self.registry()
+        #expect(await registry.issue("c1"))
+        #expect(await registry.snapshot().connected == [])
+        guard case .granted(let connection) = await registry.claim("c1", recreate: false) else {
+            Issue.record("the claim was refused")
+            return
+        }
+        // Claimed before the 101 goes out: peers route the channel here before its tunnel runs.
+        #expect(await registry.snapshot().connected == ["c1"])
+        registry.removeLive("c1", connection: connection)
+        #expect(await registry.snapshot().connected == [])
+        #expect(await registry.snapshot().all == ["c1"])
+    }
 }
