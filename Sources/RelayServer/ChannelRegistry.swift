@@ -53,14 +53,17 @@ actor ChannelRegistry {
     }
 
     /// Per channel, a v2 connection that ended on its loop and whose `detach` has not reached the
-    /// actor yet (it goes through a task, after `attach`). A client reconnecting at once must not
-    /// find its own dead connection still holding the channel (409), so `claim` and
-    /// `isConnected` detach it first (``reapEnded(_:)``).
+    /// actor yet (it goes through a task, after `attach`). Every read of the claims (`claim`,
+    /// `isConnected`, `snapshot`) detaches these first (``reapEnded()``), so a client reconnecting
+    /// at once is not refused by its own dead connection (409) and peers stop routing to it.
     private nonisolated let ended = Mutex<[String: UInt64]>([:])
 
-    private func reapEnded(_ id: String) {
-        guard let connection = self.ended.withLock({ $0.removeValue(forKey: id) }) else { return }
-        self.detach(id, connection: connection)
+    private func reapEnded() {
+        let ended = self.ended.withLock { ended in
+            defer { ended.removeAll() }
+            return ended
+        }
+        for (id, connection) in ended { self.detach(id, connection: connection) }
     }
 
     init(ttl: Duration, hold: Duration, startupGrace: Duration, maxChannels: Int = .max) {
@@ -79,7 +82,7 @@ actor ChannelRegistry {
     }
 
     func claim(_ id: String, recreate: Bool) -> ChannelTable.ClaimDecision {
-        self.reapEnded(id)
+        self.reapEnded()
         return self.table.claim(id, recreate: recreate)
     }
 
@@ -94,7 +97,7 @@ actor ChannelRegistry {
         }
     }
 
-    /// A claim's connection ended. Also reached early through ``reapEnded(_:)``; a late `attach` of
+    /// A claim's connection ended. Also reached early through ``reapEnded()``; a late `attach` of
     /// the same connection then finds the claim gone and does nothing.
     func detach(_ id: String, connection: UInt64) {
         self.ended.withLock { ended in
@@ -137,13 +140,8 @@ actor ChannelRegistry {
     /// between waits for the attach (``session(for:holdUnknown:)``). A connection that ended stops
     /// counting at once.
     func snapshot() -> (all: [String], connected: [String]) {
-        let live = self.live.withLock { Set($0.keys) }
-        let ended = self.ended.withLock { Set($0.keys) }
-        let claimed = self.table.channels.compactMap { id, state -> String? in
-            if case .claimed = state { return id }
-            return nil
-        }
-        return (self.table.allIDs, live.union(self.sessions.keys).union(claimed).subtracting(ended).sorted())
+        self.reapEnded()
+        return (self.table.allIDs, self.table.claimedIDs)
     }
 
     func isKnown(_ id: String) -> Bool { self.table.contains(id) }
@@ -155,7 +153,7 @@ actor ChannelRegistry {
     func currentSession(_ id: String) -> ClientSession? { self.sessions[id] }
 
     func isConnected(_ id: String) -> Bool {
-        self.reapEnded(id)
+        self.reapEnded()
         return self.table.isClaimed(id)
     }
 

@@ -83,4 +83,12 @@ struct ChannelTable {
 
     /// Every channel held, sorted.
     var allIDs: [String] { self.channels.keys.sorted() }
+
+    /// The channels a client holds (upgrade accepted or connected).
+    var claimedIDs: [String] {
+        self.channels.compactMap { id, state in
+            if case .claimed = state { return id }
+            return nil
+        }.sorted()
+    }
 }
