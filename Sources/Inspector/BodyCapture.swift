@@ -37,7 +37,7 @@ struct BodyCapture: Sendable {
     var truncated: Bool { self.size > self.head.readableBytes }
 
     /// The finished body: the kept bytes plus size and, for a truncated body, its hex SHA-256
-    /// (empty for a whole body: ``CapturedBody/digest`` computes it from the bytes).
+    /// (empty for a whole body: ``CapturedBody/withDigest()`` computes it from the bytes).
     func finish() -> CapturedBody {
         CapturedBody(
             bytes: self.head,

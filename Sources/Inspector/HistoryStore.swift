@@ -136,9 +136,9 @@ actor HistoryStore {
 
     /// Inserts or updates `records` in one transaction, then evicts the
     /// oldest rows beyond the bounds. Returns the ids evicted.
-    @discardableResult
     /// `forgetting`: webhooks the writer dropped while the store was behind (``HistoryWriter``);
-    /// the rows of those whose start was written go.
+    /// the rows of those whose start was written go in the same transaction.
+    @discardableResult
     func write(_ records: [WebhookRecord], forgetting: [String] = []) async throws -> [String] {
         guard !records.isEmpty || !forgetting.isEmpty else { return [] }
         _ = try await self.connection.run("BEGIN IMMEDIATE")
@@ -148,11 +148,6 @@ actor HistoryStore {
             var totalBytes = self.totalBytes
             let stale = forgetting.filter { sizes[$0] != nil }
             if !stale.isEmpty {
-                for start in stride(from: 0, to: stale.count, by: Self.rowsPerStatement) {
-                    let ids = stale[start..<min(start + Self.rowsPerStatement, stale.count)]
-                    let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
-                    _ = try await self.connection.run("DELETE FROM webhooks WHERE id IN (\(marks))", ids.map { .text($0) })
-                }
                 for id in stale { totalBytes -= sizes.removeValue(forKey: id) ?? 0 }
                 let gone = Set(stale)
                 order.removeAll { gone.contains($0) }
@@ -179,8 +174,9 @@ actor HistoryStore {
                 totalBytes -= sizes.removeValue(forKey: oldest) ?? 0
                 evicted.append(oldest)
             }
-            for start in stride(from: 0, to: evicted.count, by: Self.rowsPerStatement) {
-                let ids = evicted[start..<min(start + Self.rowsPerStatement, evicted.count)]
+            let removed = stale + evicted
+            for start in stride(from: 0, to: removed.count, by: Self.rowsPerStatement) {
+                let ids = removed[start..<min(start + Self.rowsPerStatement, removed.count)]
                 let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
                 _ = try await self.connection.run("DELETE FROM webhooks WHERE id IN (\(marks))", ids.map { .text($0) })
             }

@@ -24,7 +24,6 @@ final class HistoryWriter: Sendable {
         var pendingBytes = 0
         /// Dropped while waiting: removed from the store with the next batch.
         var forgotten: [String] = []
-        var dropped = 0
         var flushes: [CheckedContinuation<Void, Never>] = []
         var finished = false
     }
@@ -92,7 +91,6 @@ final class HistoryWriter: Sendable {
         }
         guard first > 0 else { return }
         state.forgotten += state.pending[..<first].map(\.id)
-        state.dropped += first
         state.pending.removeFirst(first)
         state.pendingBytes = keptBytes
         state.positions.removeAll(keepingCapacity: true)
@@ -140,21 +138,20 @@ final class HistoryWriter: Sendable {
     }
 
     private func writeBatch() async {
-        let (batch, forgotten, dropped, flushes) = self.state.withLock { state in
+        let (batch, forgotten, flushes) = self.state.withLock { state in
             defer {
                 state.pending.removeAll(keepingCapacity: true)
                 state.positions.removeAll(keepingCapacity: true)
                 state.pendingBytes = 0
                 state.forgotten.removeAll()
-                state.dropped = 0
                 state.flushes.removeAll()
             }
-            return (state.pending, state.forgotten, state.dropped, state.flushes)
+            return (state.pending, state.forgotten, state.flushes)
         }
-        if dropped > 0 {
+        if !forgotten.isEmpty {
             self.logger.notice(
                 "the inspector's history fell behind a load that kept every core busy; kept the newest webhooks",
-                metadata: ["dropped": "\(dropped)"]
+                metadata: ["dropped": "\(forgotten.count)"]
             )
         }
         if !batch.isEmpty || !forgotten.isEmpty {
