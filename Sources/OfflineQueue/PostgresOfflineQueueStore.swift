@@ -89,7 +89,7 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
         let store = PostgresOfflineQueueStore(client: client, durable: durable, runner: runner, limits: limits, logger: logger)
         do {
             try await withConnectDeadline(configuration) { try await store.migrate() }
-            let removed = try await store.removeAbandonedIngests(now: Date())
+            let removed = try await client.withConnection { try await store.removeAbandonedIngests(now: Date(), on: $0) }
             if removed > 0 { logger.notice("Removed webhooks a dead replica left half-stored", metadata: ["count": "\(removed)"]) }
             return store
         } catch {
@@ -642,15 +642,11 @@ public final class PostgresOfflineQueueStore: OfflineQueueStore {
     }
 
     /// Ingests whose replica stopped writing (it died) long ago.
-    private func removeAbandonedIngests(now: Date, on connection: PostgresConnection? = nil) async throws -> Int {
-        let query: PostgresQuery =
-            "DELETE FROM wow_queue_webhooks WHERE state = 'ingesting' AND lease_until < \(Self.milliseconds(now)) RETURNING seq"
-        let rows: PostgresRowSequence
-        if let connection {
-            rows = try await connection.query(query, logger: logger)
-        } else {
-            rows = try await client.query(query, logger: logger)
-        }
+    private func removeAbandonedIngests(now: Date, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query(
+            "DELETE FROM wow_queue_webhooks WHERE state = 'ingesting' AND lease_until < \(Self.milliseconds(now)) RETURNING seq",
+            logger: logger
+        )
         var removed = 0
         for try await _ in rows.decode(Int64.self) { removed += 1 }
         return removed
