@@ -14,25 +14,36 @@ import Testing
 /// memory.
 @Suite(.serialized)
 struct BatchedQueueStoreTests {
+    /// Begins a 100-byte ingest on each of `channels` at once; the admitted ones, while the others
+    /// were refused with `refusal` (any other error fails the test).
+    static func beginAtOnce(
+        _ store: any OfflineQueueStore,
+        channels: [String],
+        refusal: OfflineQueueRefusal
+    ) async throws -> [any OfflineQueueIngest] {
+        try await withThrowingTaskGroup(of: (any OfflineQueueIngest)?.self) { group in
+            for channel in channels {
+                group.addTask {
+                    do {
+                        return try await store.beginIngest(channelID: channel, head: Sample.head(), declaredLength: 100)
+                    } catch let refused as OfflineQueueRefusal where refused == refusal {
+                        return nil
+                    }
+                }
+            }
+            return try await group.reduce(into: [any OfflineQueueIngest]()) { admitted, ingest in
+                if let ingest { admitted.append(ingest) }
+            }
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func concurrentBeginsAtTheCountLimitAdmitExactlyWhatFits(_ backend: Backend) async throws {
         try await StoreHarness.with(backend, limits: OfflineQueueLimits(maxCountPerChannel: 5)) { _, store in
             _ = try await Sample.queue(store, channel: "c1", body: Sample.body(100))
             _ = try await Sample.queue(store, channel: "c1", body: Sample.body(100))
             // Sixteen begins at once for the three places left.
-            let outcomes = try await withThrowingTaskGroup(of: (any OfflineQueueIngest)?.self) { group in
-                for _ in 0..<16 {
-                    group.addTask {
-                        do {
-                            return try await store.beginIngest(channelID: "c1", head: Sample.head(), declaredLength: 100)
-                        } catch OfflineQueueRefusal.channelCountLimit {
-                            return nil
-                        }
-                    }
-                }
-                return try await group.reduce(into: [(any OfflineQueueIngest)?]()) { $0.append($1) }
-            }
-            let admitted = outcomes.compactMap { $0 }
+            let admitted = try await Self.beginAtOnce(store, channels: Array(repeating: "c1", count: 16), refusal: .channelCountLimit)
             #expect(admitted.count == 3)
             for ingest in admitted {
                 try await ingest.append(Sample.body(100))
@@ -52,19 +63,7 @@ struct BatchedQueueStoreTests {
             // exact as a channel's limits (with PostgreSQL, one admission lock for all channels).
             // Three rounds, each emptied by delivery, since a race shows itself only sometimes.
             for _ in 0..<3 {
-                let outcomes = try await withThrowingTaskGroup(of: (any OfflineQueueIngest)?.self) { group in
-                    for channel in 0..<16 {
-                        group.addTask {
-                            do {
-                                return try await store.beginIngest(channelID: "c\(channel)", head: Sample.head(), declaredLength: 100)
-                            } catch OfflineQueueRefusal.serverBytesLimit {
-                                return nil
-                            }
-                        }
-                    }
-                    return try await group.reduce(into: [(any OfflineQueueIngest)?]()) { $0.append($1) }
-                }
-                let admitted = outcomes.compactMap { $0 }
+                let admitted = try await Self.beginAtOnce(store, channels: (0..<16).map { "c\($0)" }, refusal: .serverBytesLimit)
                 #expect(admitted.count == 10)
                 for ingest in admitted {
                     try await ingest.append(Sample.body(100))

@@ -27,7 +27,7 @@ enum Cluster {
             "--peers", peers,
             "--memberlist-port", "\(gossipPort)",
             "--memberlist-sync-duration", "1s",
-            // A loaded 2-core CI machine can take more than the default 1 s to answer a peer.
+            // Room for a replica slowed by the whole suite running beside it (the default is 1 s).
             "--peer-timeout", "5s",
             "--jwt-signing-key", signingKey,
             "--internal-token", internalToken,
