@@ -6,7 +6,8 @@ import SQLiteNIO
 
 /// The history on disk: one SQLite file (`inspector.sqlite` in the client's
 /// state dir, WAL mode), one row per webhook, bounded by count and bytes with
-/// the oldest evicted first (docs/inspector.md, "History").
+/// the oldest evicted first (docs/inspector.md, "History"). Bodies of 16 KiB
+/// and more are kept in a ``BodyLog`` beside it, their rows holding where.
 ///
 /// Only ``HistoryWriter`` writes; the API reads. Both go through this actor,
 /// which owns the one connection.
@@ -15,17 +16,29 @@ actor HistoryStore {
 
     private let connection: SQLiteConnection
     private let threadPool: NIOThreadPool
+    private let bodyLog: BodyLog
     let limits: HistoryLimits
     /// Every row's id and stored bytes, oldest first, so the bounds are
     /// checked without scanning the table on each write.
     private var order: [String] = []
     private var sizes: [String: Int] = [:]
     private var totalBytes = 0
+    /// The body-log segments each row's bodies lie in (rows with a logged body only), and how
+    /// many bodies of live rows each segment holds: a segment is deleted when that reaches zero.
+    private var segmentsOf: [String: [Int]] = [:]
+    private var liveBodies: [Int: Int] = [:]
 
-    private init(connection: SQLiteConnection, threadPool: NIOThreadPool, limits: HistoryLimits) {
+    private init(connection: SQLiteConnection, threadPool: NIOThreadPool, bodyLog: BodyLog, limits: HistoryLimits) {
         self.connection = connection
         self.threadPool = threadPool
+        self.bodyLog = bodyLog
         self.limits = limits
+    }
+
+    /// A segment holds about a sixteenth of the byte bound (1–16 MiB), so the
+    /// evicted bodies still on disk stay a small share of it.
+    static func segmentLimit(for limits: HistoryLimits) -> Int {
+        min(16 << 20, max(1 << 20, limits.maxBytes / 16))
     }
 
     /// The one thread that runs SQLite for the history, at the lowest scheduling priority (nice
@@ -47,12 +60,40 @@ actor HistoryStore {
     }
 
     private func loadTotals() async throws {
-        for row in try await self.connection.run("SELECT id, stored_bytes FROM webhooks ORDER BY seq ASC") {
+        let rows = try await self.connection.run(
+            "SELECT id, stored_bytes, request_body_segment, response_body_segment FROM webhooks ORDER BY seq ASC"
+        )
+        for row in rows {
             guard let id = row.column("id")?.string else { continue }
             let size = row.column("stored_bytes")?.integer ?? 0
             self.order.append(id)
             self.sizes[id] = size
             self.totalBytes += size
+            let segments = [row.column("request_body_segment")?.integer, row.column("response_body_segment")?.integer]
+                .compactMap { $0 }
+            if !segments.isEmpty {
+                self.segmentsOf[id] = segments
+                for segment in segments { self.liveBodies[segment, default: 0] += 1 }
+            }
+        }
+        // Segments no row refers to: bodies of rows evicted or never committed before a crash.
+        let unreferenced = BodyLog.segments(in: self.bodyLog.directory).filter { self.liveBodies[$0] == nil }
+        if !unreferenced.isEmpty {
+            let log = self.bodyLog
+            try await self.threadPool.runIfActive { log.remove(segments: unreferenced) }
+        }
+    }
+
+    /// The columns that say where a logged body lies, added to a history
+    /// created before the body log (its rows keep their bodies inline).
+    private static let locationColumns = ["request", "response"].flatMap { side in
+        ["segment", "offset", "length"].map { "\(side)_body_\($0)" }
+    }
+
+    private static func addLocationColumns(to connection: SQLiteConnection) async throws {
+        let present = Set(try await connection.run("PRAGMA table_info(webhooks)").compactMap { $0.column("name")?.string })
+        for column in Self.locationColumns where !present.contains(column) {
+            _ = try await connection.run("ALTER TABLE webhooks ADD COLUMN \(column) INTEGER")
         }
     }
 
@@ -74,10 +115,6 @@ actor HistoryStore {
             throw error
         }
         do {
-            // Before anything creates the file's first page (a new history only: an existing file
-            // keeps its page size). A 64 KiB body spans one or two pages instead of sixteen, each
-            // with its own WAL frame, checksum and free-list entry when it is evicted.
-            _ = try await connection.run("PRAGMA page_size=65536")
             _ = try await connection.run("PRAGMA journal_mode=WAL")
             // A multi-row upsert keeps a statement journal; on disk (the default past 64 KiB) each
             // batch of large bodies created, wrote and deleted a temporary file.
@@ -112,13 +149,30 @@ actor HistoryStore {
                 )
                 """
             )
+            try await Self.addLocationColumns(to: connection)
         } catch {
             try? await connection.close()
             try? await threadPool.shutdownGracefully()
             throw error
         }
-        let store = HistoryStore(connection: connection, threadPool: threadPool, limits: limits)
-        try await store.loadTotals()
+        let bodyLog: BodyLog
+        do {
+            let logDirectory = (directory as NSString).appendingPathComponent(BodyLog.directoryName)
+            bodyLog = try await threadPool.runIfActive {
+                try BodyLog(directory: logDirectory, segmentLimit: Self.segmentLimit(for: limits))
+            }
+        } catch {
+            try? await connection.close()
+            try? await threadPool.shutdownGracefully()
+            throw error
+        }
+        let store = HistoryStore(connection: connection, threadPool: threadPool, bodyLog: bodyLog, limits: limits)
+        do {
+            try await store.loadTotals()
+        } catch {
+            await store.close()
+            throw error
+        }
         return store
     }
 
@@ -131,6 +185,8 @@ actor HistoryStore {
         // The future form runs even when the calling task is cancelled.
         let closing: EventLoopFuture<Void> = self.connection.close()
         try? await closing.get()
+        let log = self.bodyLog
+        try? await self.threadPool.runIfActive { log.close() }
         try? await self.threadPool.shutdownGracefully()
     }
 
@@ -141,12 +197,17 @@ actor HistoryStore {
     @discardableResult
     func write(_ records: [WebhookRecord], forgetting: [String] = []) async throws -> [String] {
         guard !records.isEmpty || !forgetting.isEmpty else { return [] }
+        // Large bodies go to the log first, outside the transaction: if it then fails, they are
+        // bytes no row refers to, removed with their segment.
+        let locations = try await self.logBodies(of: records)
         _ = try await self.connection.run("BEGIN IMMEDIATE")
         do {
             var order = self.order
             var sizes = self.sizes
             var totalBytes = self.totalBytes
-            let stale = forgetting.filter { sizes[$0] != nil }
+            // A webhook dropped while waiting whose end arrived afterwards is written, not removed.
+            let written = Set(records.map(\.id))
+            let stale = forgetting.filter { sizes[$0] != nil && !written.contains($0) }
             if !stale.isEmpty {
                 for id in stale { totalBytes -= sizes.removeValue(forKey: id) ?? 0 }
                 let gone = Set(stale)
@@ -155,8 +216,11 @@ actor HistoryStore {
             // One statement per few hundred rows: each statement is a hop to
             // SQLite's thread and back, which costs more than the row itself.
             for start in stride(from: 0, to: records.count, by: Self.rowsPerStatement) {
-                let rows = records[start..<min(start + Self.rowsPerStatement, records.count)]
-                _ = try await self.connection.run(Self.upsert(rows: rows.count), rows.flatMap(Self.binds))
+                let rows = start..<min(start + Self.rowsPerStatement, records.count)
+                _ = try await self.connection.run(
+                    Self.upsert(rows: rows.count),
+                    rows.flatMap { Self.binds(records[$0], locations: locations[$0]) }
+                )
             }
             for record in records {
                 let size = record.storedBytes
@@ -182,11 +246,55 @@ actor HistoryStore {
             }
             _ = try await self.connection.run("COMMIT")
             (self.order, self.sizes, self.totalBytes) = (order, sizes, totalBytes)
+            await self.countBodies(records: records, locations: locations, removed: removed)
             return evicted
         } catch {
             _ = try? await self.connection.run("ROLLBACK")
             throw error
         }
+    }
+
+    /// Where each record's request and response bodies went in the log (nil: kept in the row).
+    private typealias Locations = (request: BodyLocation?, response: BodyLocation?)
+
+    private func logBodies(of records: [WebhookRecord]) async throws -> [Locations] {
+        var bodies: [ByteBuffer] = []
+        for record in records {
+            for body in [record.requestBody, record.responseBody].compactMap({ $0 })
+            where body.bytes.readableBytes >= BodyLog.minimumLength {
+                bodies.append(body.bytes)
+            }
+        }
+        guard !bodies.isEmpty else { return Array(repeating: (nil, nil), count: records.count) }
+        let log = self.bodyLog
+        let toLog = bodies
+        var logged = try await self.threadPool.runIfActive { try log.append(toLog) }.makeIterator()
+        return records.map { record in
+            let request = record.requestBody.bytes.readableBytes >= BodyLog.minimumLength ? logged.next() : nil
+            let response = (record.responseBody?.bytes.readableBytes ?? 0) >= BodyLog.minimumLength ? logged.next() : nil
+            return (request, response)
+        }
+    }
+
+    /// After a commit: counts the logged bodies of the rows written and removed, and deletes the
+    /// segments left with none. A segment that cannot be deleted now is deleted at the next open.
+    private func countBodies(records: [WebhookRecord], locations: [Locations], removed: [String]) async {
+        for (record, location) in zip(records, locations) {
+            for segment in self.segmentsOf.removeValue(forKey: record.id) ?? [] { self.liveBodies[segment, default: 0] -= 1 }
+            let segments = [location.request?.segment, location.response?.segment].compactMap { $0 }
+            guard !segments.isEmpty else { continue }
+            self.segmentsOf[record.id] = segments
+            for segment in segments { self.liveBodies[segment, default: 0] += 1 }
+        }
+        for id in removed {
+            for segment in self.segmentsOf.removeValue(forKey: id) ?? [] { self.liveBodies[segment, default: 0] -= 1 }
+        }
+        let current = self.bodyLog.currentSegment
+        let dead = self.liveBodies.filter { $0.value <= 0 && $0.key != current }.map(\.key)
+        guard !dead.isEmpty else { return }
+        for segment in dead { self.liveBodies.removeValue(forKey: segment) }
+        let log = self.bodyLog
+        try? await self.threadPool.runIfActive { log.remove(segments: dead) }
     }
 
     /// Newest first, at most `limit`, older than `before` when given
@@ -212,8 +320,25 @@ actor HistoryStore {
 
     /// One webhook with its heads and captured bodies.
     func record(id: String) async throws -> WebhookRecord? {
-        let rows = try await self.connection.run("SELECT * FROM webhooks WHERE id = ?1", [.text(id)])
-        return rows.first.flatMap { Self.record(from: $0, bodies: true) }
+        guard let row = try await self.connection.run("SELECT * FROM webhooks WHERE id = ?1", [.text(id)]).first else {
+            return nil
+        }
+        let request = Self.location(in: row, side: "request")
+        let response = Self.location(in: row, side: "response")
+        guard request != nil || response != nil else { return Self.record(from: row, bodies: true) }
+        let log = self.bodyLog
+        let (requestBytes, responseBytes) = try await self.threadPool.runIfActive {
+            (request.map { log.read($0) }, response.map { log.read($0) })
+        }
+        return Self.record(from: row, bodies: true, requestBytes: requestBytes, responseBytes: responseBytes)
+    }
+
+    private static func location(in row: SQLiteRow, side: String) -> BodyLocation? {
+        guard let segment = row.column("\(side)_body_segment")?.integer,
+            let offset = row.column("\(side)_body_offset")?.integer,
+            let length = row.column("\(side)_body_length")?.integer
+        else { return nil }
+        return BodyLocation(segment: segment, offset: offset, length: length)
     }
 
     /// How many webhooks and stored bytes the history holds.
@@ -225,21 +350,22 @@ actor HistoryStore {
     private static let summaryColumns =
         "id, time, method, path, request_headers, request_size, request_sha256, status, response_size, response_sha256, duration_ms, replay_of, delivery_id, error, state"
 
-    /// Rows per statement: 19 parameters each stays far below SQLite's
+    /// Rows per statement: 25 parameters each stays far below SQLite's
     /// 32,766-parameter limit.
     static let rowsPerStatement = 500
 
     /// An upsert of `rows` rows (the writer has already kept only the newest
     /// version of each id in a batch).
     private static func upsert(rows: Int) -> String {
-        let row = "(" + Array(repeating: "?", count: 19).joined(separator: ",") + ")"
+        let row = "(" + Array(repeating: "?", count: 25).joined(separator: ",") + ")"
         return Self.upsertHead + Array(repeating: row, count: rows).joined(separator: ",") + Self.upsertTail
     }
 
     private static let upsertHead = """
         INSERT INTO webhooks (id, time, method, path, request_headers, request_body, request_size, request_sha256,
             status, response_headers, response_body, response_size, response_sha256, duration_ms, replay_of,
-            delivery_id, error, state, stored_bytes)
+            delivery_id, error, state, stored_bytes, request_body_segment, request_body_offset, request_body_length,
+            response_body_segment, response_body_offset, response_body_length)
         VALUES\u{20}
         """
 
@@ -251,22 +377,27 @@ actor HistoryStore {
             status = excluded.status, response_headers = excluded.response_headers,
             response_body = excluded.response_body, response_size = excluded.response_size,
             response_sha256 = excluded.response_sha256, duration_ms = excluded.duration_ms,
-            error = excluded.error, state = excluded.state, stored_bytes = excluded.stored_bytes
+            error = excluded.error, state = excluded.state, stored_bytes = excluded.stored_bytes,
+            request_body_segment = excluded.request_body_segment, request_body_offset = excluded.request_body_offset,
+            request_body_length = excluded.request_body_length, response_body_segment = excluded.response_body_segment,
+            response_body_offset = excluded.response_body_offset, response_body_length = excluded.response_body_length
         """
 
-    private static func binds(_ record: WebhookRecord) -> [SQLiteData] {
-        [
+    private static func binds(_ record: WebhookRecord, locations: Locations) -> [SQLiteData] {
+        // A logged body's row keeps an empty blob and where the bytes lie.
+        let empty = ByteBuffer()
+        return [
             .text(record.id),
             .integer(Int(record.time)),
             .text(record.method),
             .text(record.path),
             .text(Self.encode(record.requestHeaders)),
-            .blob(record.requestBody.bytes),
+            .blob(locations.request == nil ? record.requestBody.bytes : empty),
             .integer(record.requestBody.size),
             .text(record.requestBody.sha256),
             record.status.map { .integer($0) } ?? .null,
             record.responseHeaders.map { .text(Self.encode($0)) } ?? .null,
-            record.responseBody.map { .blob($0.bytes) } ?? .null,
+            record.responseBody.map { .blob(locations.response == nil ? $0.bytes : empty) } ?? .null,
             record.responseBody.map { .integer($0.size) } ?? .null,
             record.responseBody.map { .text($0.sha256) } ?? .null,
             record.durationMilliseconds.map { .float($0) } ?? .null,
@@ -275,14 +406,25 @@ actor HistoryStore {
             record.error.map { .text($0) } ?? .null,
             .text(record.state.rawValue),
             .integer(record.storedBytes),
-        ]
+        ] + Self.binds(locations.request) + Self.binds(locations.response)
     }
 
-    private static func record(from row: SQLiteRow, bodies: Bool) -> WebhookRecord? {
+    private static func binds(_ location: BodyLocation?) -> [SQLiteData] {
+        guard let location else { return [.null, .null, .null] }
+        return [.integer(location.segment), .integer(location.offset), .integer(location.length)]
+    }
+
+    /// `requestBytes`, `responseBytes`: a body read from the log, in place of the row's blob.
+    private static func record(
+        from row: SQLiteRow,
+        bodies: Bool,
+        requestBytes logRequest: ByteBuffer? = nil,
+        responseBytes logResponse: ByteBuffer? = nil
+    ) -> WebhookRecord? {
         guard let id = row.column("id")?.string, let time = row.column("time")?.integer,
             let method = row.column("method")?.string, let path = row.column("path")?.string
         else { return nil }
-        let requestBytes = bodies ? (row.column("request_body")?.blob ?? ByteBuffer()) : ByteBuffer()
+        let requestBytes = bodies ? (logRequest ?? row.column("request_body")?.blob ?? ByteBuffer()) : ByteBuffer()
         let requestSize = row.column("request_size")?.integer ?? 0
         let requestBody = CapturedBody(
             bytes: requestBytes,
@@ -293,7 +435,7 @@ actor HistoryStore {
         .withDigestIf(bodies)
         var responseBody: CapturedBody?
         if let size = row.column("response_size")?.integer {
-            let bytes = bodies ? (row.column("response_body")?.blob ?? ByteBuffer()) : ByteBuffer()
+            let bytes = bodies ? (logResponse ?? row.column("response_body")?.blob ?? ByteBuffer()) : ByteBuffer()
             responseBody = CapturedBody(
                 bytes: bytes,
                 size: size,
