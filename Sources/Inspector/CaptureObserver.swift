@@ -11,7 +11,7 @@ struct CaptureObserver: WebhookObserver {
 
     func webhookStarted(_ head: ObservedRequestHead) -> any WebhookExchangeObserver {
         let record = WebhookRecord(
-            id: UUID().uuidString.lowercased(),
+            id: WebhookID.next(),
             time: Int64((Date().timeIntervalSince1970 * 1000).rounded()),
             method: head.method,
             path: head.path.isEmpty ? "/" : head.path,
