@@ -114,7 +114,7 @@ final class HistoryWriter: Sendable {
     /// coalesce), and under load one transaction carries many webhooks, so the
     /// capture's cost per webhook falls as the rate rises; the page is at most
     /// this much behind.
-    static let pacing: Duration = .milliseconds(20)
+    static let pacing: Duration = .milliseconds(100)
 
     /// Writes batches until ``finish()``, then writes what is left.
     func run() async {
