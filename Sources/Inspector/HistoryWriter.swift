@@ -7,13 +7,16 @@ import Synchronization
 /// for the disk. After each commit it announces the new summaries on the
 /// event hub, so a page that reacts to an event finds the row.
 ///
-/// The store runs at the lowest priority, so under a load that keeps every
-/// core busy the writer falls behind. What waits stays bounded: once twice
-/// the history's count, or twice its byte bound (at most `pendingByteLimit`
-/// in all), waits, the oldest waiting webhooks are dropped down to what the
-/// history's bounds would keep anyway (docs/inspector.md, "Cost"). A dropped
-/// webhook whose start was already written is removed with the next batch,
-/// so no row stays "in progress".
+/// A batch never carries more than the history keeps: webhooks that would be
+/// evicted by the same transaction are dropped before it, never written
+/// (under a flood the history keeps the newest, whether or not they were
+/// written first). The store runs at the lowest priority, so under a load
+/// that keeps every core busy the writer falls behind. What waits stays
+/// bounded: once twice the history's count, or twice its byte bound (at most
+/// `pendingByteLimit` in all), waits, the oldest waiting webhooks are dropped
+/// down to what the history's bounds would keep anyway (docs/inspector.md,
+/// "Cost"). A dropped webhook whose start was already written is removed
+/// with the next batch, so no row stays "in progress".
 final class HistoryWriter: Sendable {
     private struct State {
         var pending: [WebhookRecord] = []
@@ -62,14 +65,18 @@ final class HistoryWriter: Sendable {
                 state.pendingBytes += size
             }
             // Twice the bounds before a cut, so the cut's cost is spread over many webhooks.
-            let maxWebhooks = self.store.limits.maxWebhooks
-            let keptBytes = min(self.store.limits.maxBytes, self.pendingByteLimit / 2)
+            let (maxWebhooks, keptBytes) = self.kept
             if state.pending.count >= 2 * max(maxWebhooks, 1) || state.pendingBytes > 2 * keptBytes {
                 Self.dropOldest(&state, keeping: maxWebhooks, bytes: keptBytes)
             }
             return true
         }
         if accepted { self.wake.yield() }
+    }
+
+    /// The most webhooks, and bytes of them, a batch carries: what the history keeps.
+    private var kept: (webhooks: Int, bytes: Int) {
+        (self.store.limits.maxWebhooks, min(self.store.limits.maxBytes, self.pendingByteLimit / 2))
     }
 
     /// What a record weighs against ``pendingByteLimit``.
@@ -116,12 +123,18 @@ final class HistoryWriter: Sendable {
     /// this much behind.
     static let pacing: Duration = .milliseconds(100)
 
+    /// The wait after a batch of at least ``busyBatch`` webhooks (a flood of 2,500 a second or
+    /// more): longer batches, and at rates beyond what the history keeps in that time, fewer
+    /// webhooks written only to be evicted. The page is then at most a second behind.
+    static let busyPacing: Duration = .seconds(1)
+    static let busyBatch = 256
+
     /// Writes batches until ``finish()``, then writes what is left.
     func run() async {
         for await _ in self.wakeups {
-            await self.writeBatch()
+            let written = await self.writeBatch()
             // A pacing timer, not a wait for anything: see `pacing`.
-            try? await Task.sleep(for: Self.pacing)
+            try? await Task.sleep(for: written >= Self.busyBatch ? Self.busyPacing : Self.pacing)
         }
         await self.writeBatch()
         let flushes = self.state.withLock { state in
@@ -137,8 +150,15 @@ final class HistoryWriter: Sendable {
         self.wake.finish()
     }
 
-    private func writeBatch() async {
+    /// Writes what waits; returns how many webhooks the batch carried.
+    @discardableResult
+    private func writeBatch() async -> Int {
         let (batch, forgotten, flushes) = self.state.withLock { state in
+            // What the transaction would evict at once is not written at all.
+            let (maxWebhooks, keptBytes) = self.kept
+            if state.pending.count > maxWebhooks || state.pendingBytes > keptBytes {
+                Self.dropOldest(&state, keeping: maxWebhooks, bytes: keptBytes)
+            }
             defer {
                 state.pending.removeAll(keepingCapacity: true)
                 state.positions.removeAll(keepingCapacity: true)
@@ -150,7 +170,7 @@ final class HistoryWriter: Sendable {
         }
         if !forgotten.isEmpty {
             self.logger.notice(
-                "the inspector's history fell behind a load that kept every core busy; kept the newest webhooks",
+                "the inspector's history kept the newest webhooks of a flood; older ones were not written",
                 metadata: ["dropped": "\(forgotten.count)"]
             )
         }
@@ -163,5 +183,6 @@ final class HistoryWriter: Sendable {
             }
         }
         for flush in flushes { flush.resume() }
+        return batch.count
     }
 }

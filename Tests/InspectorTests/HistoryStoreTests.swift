@@ -165,4 +165,23 @@ import Testing
         #expect(try await store.record(id: "webhook-0") == nil)
         await store.close()
     }
+
+    @Test func aBatchLargerThanTheHistoryWritesOnlyWhatTheHistoryKeeps() async throws {
+        let directory = try Self.directory()
+        let store = try await HistoryStore.open(directory: directory, limits: HistoryLimits(maxWebhooks: 5), logger: Self.logger)
+        let writer = HistoryWriter(store: store, events: EventHub(), logger: Self.logger)
+        // Eight webhooks wait (fewer than twice the bound, so none is cut as they arrive), each
+        // with a body that goes to the body log if it is written at all.
+        let body = String(repeating: "y", count: BodyLog.minimumLength)
+        for index in 1...8 { writer.enqueue(Self.record(index, body: body)) }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await writer.run() }
+            await writer.flush()
+            writer.finish()
+        }
+        #expect(try await store.list(limit: 100).map(\.id) == (4...8).reversed().map { "webhook-\($0)" })
+        // The three oldest were never written: the log holds five bodies, not eight.
+        #expect(BodyLogTests.segmentBytes(directory) == 5 * BodyLog.minimumLength)
+        await store.close()
+    }
 }
