@@ -9,16 +9,34 @@ import NIOCore
 /// SHA-256 off the event loop for nearly every webhook.
 struct BodyCapture: Sendable {
     let limit: Int
+    /// The body's declared length (`Content-Length`), when known.
+    let expected: Int?
     private(set) var head = ByteBuffer()
     private(set) var size = 0
     /// Started when the body first passes `limit`, with the kept head.
     private var hasher: SHA256?
 
-    init(limit: Int) {
+    init(limit: Int, expected: Int? = nil) {
         self.limit = limit
+        self.expected = expected
+    }
+
+    /// The `Content-Length` in `headers`, if there is exactly one and it is a number.
+    static func declaredLength(_ headers: [HeaderField]) -> Int? {
+        var found: Int?
+        for header in headers where header.name.utf8.count == 14 && header.name.lowercased() == "content-length" {
+            guard found == nil, let length = Int(header.value), length >= 0 else { return nil }
+            found = length
+        }
+        return found
     }
 
     mutating func append(_ chunk: ByteBuffer) {
+        if self.size == 0, chunk.readableBytes > 0 {
+            // One allocation for what will be kept: grown chunk by chunk, a 64 KiB body was
+            // reallocated and copied several times, on the event loop (docs/inspector.md, "Cost").
+            self.head.reserveCapacity(min(self.limit, max(self.expected ?? 0, chunk.readableBytes)))
+        }
         self.size += chunk.readableBytes
         var rest = chunk
         let room = self.limit - self.head.readableBytes

@@ -44,7 +44,8 @@ final class CapturedExchange: WebhookExchangeObserver {
     init(record: WebhookRecord, captureLimit: Int, writer: HistoryWriter) {
         self.id = record.id
         self.writer = writer
-        self.state = Mutex(State(record: record, request: BodyCapture(limit: captureLimit)))
+        let request = BodyCapture(limit: captureLimit, expected: BodyCapture.declaredLength(record.requestHeaders))
+        self.state = Mutex(State(record: record, request: request))
     }
 
     func requestBody(_ chunk: ByteBuffer) {
@@ -55,7 +56,7 @@ final class CapturedExchange: WebhookExchangeObserver {
         self.state.withLock { state in
             state.record.status = status
             state.record.responseHeaders = headers
-            state.response = BodyCapture(limit: state.request.limit)
+            state.response = BodyCapture(limit: state.request.limit, expected: BodyCapture.declaredLength(headers))
         }
     }
 

@@ -33,6 +33,26 @@ import Testing
         #expect(body.withDigest().sha256 == "bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721")
     }
 
+    @Test(arguments: [nil, 0, 10, 2_000, 1_000_000])
+    func aDeclaredLengthThatIsWrongChangesNothingKept(_ expected: Int?) {
+        var capture = BodyCapture(limit: 1_000, expected: expected)
+        let whole = (0..<2_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        capture.append(ByteBuffer(bytes: whole[..<300]))
+        capture.append(ByteBuffer(bytes: whole[300...]))
+        let body = capture.finish()
+        #expect(body.size == 2_000 && body.truncated)
+        #expect(Array(body.bytes.readableBytesView) == Array(whole.prefix(1_000)))
+        #expect(body.sha256 == SHA256.hash(data: whole).map { String(format: "%02x", $0) }.joined())
+    }
+
+    @Test func theDeclaredLengthIsReadOnlyFromOneNumericContentLength() {
+        #expect(BodyCapture.declaredLength([HeaderField("content-LENGTH", "42")]) == 42)
+        #expect(BodyCapture.declaredLength([HeaderField("Content-Type", "text/plain")]) == nil)
+        #expect(BodyCapture.declaredLength([HeaderField("Content-Length", "4x")]) == nil)
+        #expect(BodyCapture.declaredLength([HeaderField("Content-Length", "-1")]) == nil)
+        #expect(BodyCapture.declaredLength([HeaderField("Content-Length", "1"), HeaderField("Content-Length", "1")]) == nil)
+    }
+
     @Test(arguments: [999, 1_000, 1_001, 1_500, 3_000])
     func theHashCoversTheWholeBodyWhereverTheLimitFallsInAChunk(_ size: Int) {
         var capture = BodyCapture(limit: 1_000)
