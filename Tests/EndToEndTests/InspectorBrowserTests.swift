@@ -66,6 +66,13 @@ struct InspectorBrowserTests {
             }
             router.post("github", use: handler)
             router.post("slack", use: handler)
+            // A 404 that reads the body first: the router's own 404 answers before the body is
+            // read, and the capture keeps only what reached the app (docs/inspector.md, "The
+            // capture seam"), which under load may be none of it.
+            router.post("missing") { request, _ -> Response in
+                _ = try await request.body.collect(upTo: 1 << 20)
+                return Response(status: .notFound)
+            }
             // Slower than the client's --transfer-request-timeout in the 504 test.
             router.post("slow") { _, _ -> Response in
                 try await Task.sleep(for: .seconds(3))
