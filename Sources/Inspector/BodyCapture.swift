@@ -24,7 +24,7 @@ struct BodyCapture: Sendable {
     /// The `Content-Length` in `headers`, if there is exactly one and it is a number.
     static func declaredLength(_ headers: [HeaderField]) -> Int? {
         var found: Int?
-        for header in headers where header.name.utf8.count == 14 && header.name.lowercased() == "content-length" {
+        for header in headers where header.isNamed("content-length") {
             guard found == nil, let length = Int(header.value), length >= 0 else { return nil }
             found = length
         }

@@ -75,7 +75,7 @@ enum HAR {
 
     /// `content` / `postData`: text when the bytes are UTF-8, else base64.
     static func content(_ body: CapturedBody, headers: [HeaderField]) -> [String: Any] {
-        let mimeType = headers.last { $0.name.lowercased() == "content-type" }?.value ?? "application/octet-stream"
+        let mimeType = headers.last { $0.isNamed("content-type") }?.value ?? "application/octet-stream"
         var content: [String: Any] = ["size": body.size, "mimeType": mimeType, "_sha256": body.sha256]
         if let text = String(validating: body.bytes.readableBytesView, as: UTF8.self) {
             content["text"] = text

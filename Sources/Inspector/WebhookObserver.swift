@@ -58,6 +58,19 @@ public struct ObservedRequestHead: Sendable {
 
     /// The server's delivery id for a webhook it queued while the client was away.
     var deliveryID: String? {
-        self.headers.first { $0.name.lowercased() == "x-webhook-delivery-id" }?.value
+        self.headers.first { $0.isNamed("x-webhook-delivery-id") }?.value
+    }
+}
+
+extension HeaderField {
+    /// Whether this header's name is `lowercased` (given in lower case), ignoring ASCII case
+    /// without building a lower-cased copy: the capture asks this of every header of every
+    /// webhook, on the event loop.
+    func isNamed(_ lowercased: String) -> Bool {
+        let name = self.name.utf8
+        guard name.count == lowercased.utf8.count else { return false }
+        return zip(name, lowercased.utf8).allSatisfy { byte, wanted in
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == wanted
+        }
     }
 }

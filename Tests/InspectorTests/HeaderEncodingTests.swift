@@ -21,4 +21,12 @@ import Testing
         #expect(HistoryStore.decode(text) == headers)
         #expect(HistoryStore.encode([]) == "[]")
     }
+
+    @Test func aHeaderNameMatchesIgnoringASCIICaseOnly() {
+        #expect(HeaderField("X-Webhook-Delivery-ID", "1").isNamed("x-webhook-delivery-id"))
+        #expect(HeaderField("content-length", "1").isNamed("content-length"))
+        #expect(!HeaderField("Content-Lengths", "1").isNamed("content-length"))
+        #expect(!HeaderField("Content_Length", "1").isNamed("content-length"))
+        #expect(!HeaderField("CONTENT-LENGTḦ", "1").isNamed("content-length"))
+    }
 }
