@@ -51,6 +51,8 @@ final class BodyLog: Sendable {
     }
 
     let directory: String
+    /// The segment files there when the log was opened, by number.
+    let segmentsAtOpen: [Int]
     /// A segment takes bodies until it holds this many bytes; then the next body starts a new one.
     let segmentLimit: Int
     private let state: Mutex<State>
@@ -63,12 +65,12 @@ final class BodyLog: Sendable {
         if mkdir(directory, 0o700) != 0, errno != EEXIST {
             throw BodyLogError(operation: "create the directory \(directory)", code: errno)
         }
-        let next = (Self.segments(in: directory).max() ?? 0) + 1
-        self.state = Mutex(State(nextSegment: next))
+        self.segmentsAtOpen = Self.segments(in: directory)
+        self.state = Mutex(State(nextSegment: (self.segmentsAtOpen.max() ?? 0) + 1))
     }
 
     /// The segment files present, by number.
-    static func segments(in directory: String) -> [Int] {
+    private static func segments(in directory: String) -> [Int] {
         guard let handle = opendir(directory) else { return [] }
         defer { closedir(handle) }
         var numbers: [Int] = []

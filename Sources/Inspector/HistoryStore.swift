@@ -77,7 +77,7 @@ actor HistoryStore {
             }
         }
         // Segments no row refers to: bodies of rows evicted or never committed before a crash.
-        let unreferenced = BodyLog.segments(in: self.bodyLog.directory).filter { self.liveBodies[$0] == nil }
+        let unreferenced = self.bodyLog.segmentsAtOpen.filter { self.liveBodies[$0] == nil }
         if !unreferenced.isEmpty {
             let log = self.bodyLog
             try await self.threadPool.runIfActive { log.remove(segments: unreferenced) }
@@ -261,22 +261,25 @@ actor HistoryStore {
     private typealias Locations = (request: BodyLocation?, response: BodyLocation?)
 
     private func logBodies(of records: [WebhookRecord]) async throws -> [Locations] {
+        var locations = [Locations](repeating: (nil, nil), count: records.count)
+        // Each body that goes to the log, and whose it is (record index, response or request).
         var bodies: [ByteBuffer] = []
-        for record in records {
-            for body in [record.requestBody, record.responseBody].compactMap({ $0 })
-            where body.bytes.readableBytes >= BodyLog.minimumLength {
+        var owners: [(record: Int, response: Bool)] = []
+        for (index, record) in records.enumerated() {
+            for (body, response) in [(record.requestBody, false), (record.responseBody, true)] {
+                guard let body, body.bytes.readableBytes >= BodyLog.minimumLength else { continue }
                 bodies.append(body.bytes)
+                owners.append((index, response))
             }
         }
-        guard !bodies.isEmpty else { return Array(repeating: (nil, nil), count: records.count) }
+        guard !bodies.isEmpty else { return locations }
         let log = self.bodyLog
         let toLog = bodies
-        var logged = try await self.threadPool.runIfActive { try log.append(toLog) }.makeIterator()
-        return records.map { record in
-            let request = record.requestBody.bytes.readableBytes >= BodyLog.minimumLength ? logged.next() : nil
-            let response = (record.responseBody?.bytes.readableBytes ?? 0) >= BodyLog.minimumLength ? logged.next() : nil
-            return (request, response)
+        let logged = try await self.threadPool.runIfActive { try log.append(toLog) }
+        for (owner, location) in zip(owners, logged) {
+            if owner.response { locations[owner.record].response = location } else { locations[owner.record].request = location }
         }
+        return locations
     }
 
     /// After a commit: counts the logged bodies of the rows written and removed, and deletes the
