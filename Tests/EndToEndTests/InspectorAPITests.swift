@@ -299,6 +299,52 @@ struct InspectorAPITests {
         }
     }
 
+    @Test("A large body listed in the history is still there, byte for byte, after the client is killed")
+    func aLoggedBodySurvivesKill9() async throws {
+        let recorder = Recorder()
+        try await Self.app(recorder).run { appPort in
+            try await Tunnel.withServer { server in
+                let stateDir = try Tunnel.makeStateDirectory()
+                let target = "http://127.0.0.1:\(appPort)"
+                // Past the body log's threshold: kept in a segment file, not in the SQLite row.
+                let body = (0..<100_000).map { _ in UInt8.random(in: 0...255) }
+                let first = try await Tunnel.startClient(
+                    server: server,
+                    targetURL: target,
+                    stateDir: stateDir,
+                    extraArguments: ["--inspect", "127.0.0.1:0"]
+                )
+                do {
+                    _ = try await Sender.send(.POST, first.webhookURL + "/before-kill", body: ByteBuffer(bytes: body))
+                    // Listed complete: the row is committed. Killed right after, with no shutdown.
+                    _ = try await Self.waitForList(try #require(first.inspectorURL), "the webhook") { $0.first?["state"] as? String == "complete" }
+                } catch {
+                    await first.process.stop()
+                    throw error
+                }
+                await first.process.stop()
+                let second = try await Tunnel.startClient(
+                    server: server,
+                    targetURL: target,
+                    stateDir: stateDir,
+                    extraArguments: ["--inspect", "127.0.0.1:0"]
+                )
+                do {
+                    let inspector = try #require(second.inspectorURL)
+                    let list = try await Self.list(inspector)
+                    #expect(list.map { $0["path"] as? String } == ["/before-kill"])
+                    let id = try #require(list.first?["id"] as? String)
+                    let stored = try await Sender.send(.GET, inspector + "/api/webhooks/\(id)/request.body")
+                    #expect(Array(stored.body.readableBytesView) == body)
+                    await second.process.stop()
+                } catch {
+                    await second.process.stop()
+                    throw error
+                }
+            }
+        }
+    }
+
     @Test("The count bound keeps the newest webhooks")
     func countBoundEvictsOldest() async throws {
         let recorder = Recorder()
