@@ -13,8 +13,8 @@ import TunnelTransport
 /// no client here (held, queued, at a peer, the original framing, unknown) — passes through to the
 /// router untouched, where `WebhookForwarder` answers it (see `RelayServer+Routes.swift`).
 ///
-/// While an exchange runs, reads are held for back-pressure (the tunnel's window is full) and after
-/// the request's end (so a pipelined request waits its turn).
+/// While an exchange runs, reads are held for back-pressure (the tunnel's window is full) and while
+/// a pipelined request waits its turn; a sender that sends one request at a time is read throughout.
 final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -150,17 +150,24 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     // MARK: Reads
 
     func read(context: ChannelHandlerContext) {
-        if case .exchanging(let exchange) = self.state, exchange.holdsReads {
+        if self.holdsReads {
             self.readHeld = true
             return
         }
         context.read()
     }
 
+    /// Reads wait while the exchange's window is full, and while a pipelined request's parts wait
+    /// their turn (so a sender cannot queue more than one read's worth here).
+    private var holdsReads: Bool {
+        if !self.queued.isEmpty { return true }
+        if case .exchanging(let exchange) = self.state { return exchange.holdsReads }
+        return false
+    }
+
     /// The exchange may read again.
     func resumeReading() {
-        guard self.readHeld, let context = self.context else { return }
-        if case .exchanging(let exchange) = self.state, exchange.holdsReads { return }
+        guard self.readHeld, let context = self.context, !self.holdsReads else { return }
         self.readHeld = false
         context.read()
     }

@@ -287,3 +287,57 @@ extension WebhookChannelHandlerTests {
         #expect(counter.completes > completesBefore)
     }
 }
+
+extension WebhookChannelHandlerTests {
+    /// Counts the reads that get past `WebhookChannelHandler` towards the socket.
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = Any
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            self.reads += 1
+            context.read()
+        }
+    }
+
+    static func countingReads(_ harness: Harness) throws -> ReadCounter {
+        let counter = ReadCounter()
+        try harness.http.pipeline.syncOperations.addHandler(counter, position: .first)
+        return counter
+    }
+
+    @Test("A sender waiting for its answer is still read; a pipelined request holds reads until its turn")
+    func readsAreHeldOnlyForAPipelinedRequest() throws {
+        let harness = try Harness()
+        let counter = try Self.countingReads(harness)
+        try harness.send(Self.post("/webhook/\(Self.channelID)/", length: 0), .end(nil))
+        let id = try #require(try harness.sentFrames().first?.streamID)
+        harness.http.read()
+        #expect(counter.reads == 1, "one request at a time: reading goes on while the answer is awaited")
+
+        // The next request comes before the answer: it waits, and so does reading.
+        try harness.send(Self.post("/webhook/\(Self.channelID)/next", length: 0))
+        harness.http.read()
+        #expect(counter.reads == 1)
+        #expect(try harness.sentFrames().isEmpty)
+
+        try harness.clientSends(try Self.responseHead(id, status: 200, endStream: true))
+        _ = try harness.answer()
+        // Its turn: it has started, and reading resumed to fetch the rest of it.
+        #expect(try harness.sentFrames().map(\.type) == [.requestHead])
+        #expect(counter.reads == 2)
+    }
+
+    @Test("Reads wait while the tunnel's window is full and resume with credit")
+    func readsWaitForCredit() throws {
+        let harness = try Harness(tunnelConfiguration: .init(initialWindow: 8, maxDataChunk: 8))
+        let counter = try Self.countingReads(harness)
+        try harness.send(Self.post("/webhook/\(Self.channelID)/", length: 20), .body(ByteBuffer(string: "0123456789abcdefghij")))
+        let id = try #require(try harness.sentFrames().first?.streamID)
+        harness.http.read()
+        #expect(counter.reads == 0)
+        var credit = ByteBuffer()
+        credit.writeInteger(UInt32(16))
+        try harness.clientSends(Frame(type: .windowUpdate, streamID: id, payload: credit))
+        #expect(counter.reads == 1)
+    }
+}
