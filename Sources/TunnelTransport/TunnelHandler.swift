@@ -58,6 +58,7 @@ public final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var endedWhileAccepting: StreamResetReason??
 
     private var inRead = false
+    private var maskingKeys = MaskingKeyGenerator()
     private var needsFlush = false
     private var flushScheduled = false
     private var pingTask: RepeatedTask?
@@ -400,7 +401,7 @@ public final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     // MARK: Writing frames
 
     private func maskKey() -> WebSocketMaskingKey? {
-        self.settings.masksFrames ? .random() : nil
+        self.settings.masksFrames ? .random(using: &self.maskingKeys) : nil
     }
 
     /// Room in front of a frame header for the WebSocket header NIO prepends (at most 14 bytes), so
