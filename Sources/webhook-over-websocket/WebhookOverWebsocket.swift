@@ -23,26 +23,50 @@ func printLine(_ text: String) {
 }
 
 /// The client's console (start-up lines and one line per webhook), written from a queue of its own:
-/// the event loop that finished a webhook never waits on a terminal or a pipe, and lines that pile
-/// up under load leave in one write. A line is handed to the queue at once, so nothing waits for
-/// more lines to come; ``flush()`` on the way out writes what is still queued.
+/// the event loop that finished a webhook never waits on a terminal or a pipe. A line after a quiet
+/// spell is handed to the queue at once; lines that follow within ``pacing`` of the last write wait
+/// for the rest of it and leave in one write. Waking the queue for every line cost a busy client
+/// about two `futex` calls and one `write` per webhook, a third of its system calls
+/// (docs/performance.md). ``flush()`` on the way out writes what is still queued.
 enum ConsoleOutput {
-    private static let pending = Mutex<(bytes: [UInt8], scheduled: Bool)>(([], false))
+    private struct Pending {
+        var bytes: [UInt8] = []
+        var scheduled = false
+        /// When the queue last wrote.
+        var written = ContinuousClock.now - Self.pacing
+
+        /// How long after a write the next one waits at least: at most 50 writes a second.
+        static let pacing = Duration.milliseconds(20)
+    }
+
+    private static let pending = Mutex(Pending())
     private static let queue = DispatchQueue(label: "webhook-over-websocket.console")
 
     static func write(_ text: String) {
-        let schedule = Self.pending.withLock { state in
+        let wait = Self.pending.withLock { state -> Duration? in
             state.bytes.append(contentsOf: text.utf8)
             state.bytes.append(UInt8(ascii: "\n"))
-            defer { state.scheduled = true }
-            return !state.scheduled
+            guard !state.scheduled else { return nil }
+            state.scheduled = true
+            return max(.zero, state.written + Pending.pacing - ContinuousClock.now)
         }
-        if schedule { Self.queue.async { Self.drain() } }
+        guard let wait else { return }
+        if wait == .zero {
+            Self.queue.async { Self.drain() }
+        } else {
+            let (seconds, attoseconds) = wait.components
+            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+            Self.queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { Self.drain() }
+        }
     }
 
     private static func drain() {
         let bytes = Self.pending.withLock { state in
-            defer { state = ([], false) }
+            defer {
+                state.bytes = []
+                state.scheduled = false
+                state.written = ContinuousClock.now
+            }
             return state.bytes
         }
         if !bytes.isEmpty { FileHandle.standardOutput.write(Data(bytes)) }
