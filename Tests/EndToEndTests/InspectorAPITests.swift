@@ -315,7 +315,8 @@ struct InspectorAPITests {
                     extraArguments: ["--inspect", "127.0.0.1:0"]
                 )
                 do {
-                    _ = try await Sender.send(.POST, first.webhookURL + "/before-kill", body: ByteBuffer(bytes: body))
+                    let sent = try await Sender.send(.POST, first.webhookURL + "/before-kill", body: ByteBuffer(bytes: body))
+                    #expect(sent.text == "got \(body.count)")
                     // Listed complete: the row is committed. Killed right after, with no shutdown.
                     _ = try await Self.waitForList(try #require(first.inspectorURL), "the webhook") { $0.first?["state"] as? String == "complete" }
                 } catch {
@@ -333,9 +334,12 @@ struct InspectorAPITests {
                     let inspector = try #require(second.inspectorURL)
                     let list = try await Self.list(inspector)
                     #expect(list.map { $0["path"] as? String } == ["/before-kill"])
+                    #expect(list.first?["request_size"] as? Int == body.count)
                     let id = try #require(list.first?["id"] as? String)
                     let stored = try await Sender.send(.GET, inspector + "/api/webhooks/\(id)/request.body")
-                    #expect(Array(stored.body.readableBytesView) == body)
+                    #expect(stored.status == 200, "\(stored.text)")
+                    // Compared as buffers: a mismatch prints a short description, not 100,000 numbers.
+                    #expect(stored.body == ByteBuffer(bytes: body), "\(stored.body.readableBytes) bytes read back")
                     await second.process.stop()
                 } catch {
                     await second.process.stop()
