@@ -1,0 +1,51 @@
+import HTTPTypes
+import Testing
+import TunnelProtocol
+
+@Suite("The fields a proxy forwards")
+struct HopByHopTests {
+    static func fields(_ pairs: [(String, String)]) -> HTTPFields {
+        HTTPFields(pairs.map { HTTPField(name: HTTPField.Name($0.0)!, value: $0.1) })
+    }
+
+    static func pairs(_ fields: HTTPFields) -> [[String]] {
+        fields.map { [$0.name.rawName, $0.value] }
+    }
+
+    @Test("Hop-by-hop fields, Host, Proxy-* and the names Connection lists are dropped; the rest keep order, repeats and case")
+    func dropsHopByHop() {
+        let fields = Self.fields([
+            ("Host", "relay.example"),
+            ("X-GitHub-Event", "push"),
+            ("Connection", "keep-alive,\tX-Private , Upgrade"),
+            ("Keep-Alive", "timeout=5"),
+            ("Transfer-Encoding", "chunked"),
+            ("TE", "trailers"),
+            ("Trailer", "X-Checksum"),
+            ("Upgrade", "h2c"),
+            ("HTTP2-Settings", "AAMAAABkAAQAAP__"),
+            ("Proxy-Authorization", "Basic eDp5"),
+            ("Proxy-Connection", "keep-alive"),
+            ("x-private", "secret"),
+            ("Set-Cookie", "a=1"),
+            ("Set-Cookie", "b=2"),
+            ("Content-Type", "application/json"),
+            ("Proxyish", "kept: not the proxy- prefix"),
+        ])
+        #expect(
+            Self.pairs(fields.endToEnd) == [
+                ["X-GitHub-Event", "push"],
+                ["Set-Cookie", "a=1"],
+                ["Set-Cookie", "b=2"],
+                ["Content-Type", "application/json"],
+                ["Proxyish", "kept: not the proxy- prefix"],
+            ]
+        )
+    }
+
+    @Test("Fields with nothing to drop come back as they were")
+    func keepsEverythingElse() {
+        let fields = Self.fields([("Content-Length", "2"), ("X-Te", "1"), ("Hosts", "2"), ("Trailers", "3")])
+        #expect(Self.pairs(fields.endToEnd) == Self.pairs(fields))
+    }
+}
