@@ -157,7 +157,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         self.report = report
         self.requestEnded = endStream
         self.upload = endStream ? .finished : .waiting([])
-        self.pool = LocalAppConnectionPool.Target(origin: forwarder.origin).map { LocalAppConnectionPool.on(eventLoop, for: $0) }
+        self.pool = forwarder.appTarget.map { LocalAppConnectionPool.on(eventLoop, for: $0) }
         self.summary = LocalForwarder.Summary(method: head.method, path: head.target.isEmpty ? "/" : head.target, status: 0, bytes: 0)
     }
 

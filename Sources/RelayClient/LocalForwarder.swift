@@ -17,6 +17,9 @@ struct LocalForwarder: Sendable {
     /// The target URL split into its origin and base path.
     let origin: String
     let basePath: String
+    /// Where the keep-alive pool connects, for an `http://` app (nil: AsyncHTTPClient's path), parsed
+    /// once here rather than for every webhook on the event loop.
+    let appTarget: LocalAppConnectionPool.Target?
     let timeout: Duration?
     let logger: Logger
     /// The inspector's capture (docs/inspector.md, "The capture seam"):
@@ -29,6 +32,7 @@ struct LocalForwarder: Sendable {
         let (origin, basePath) = Self.split(targetURL)
         self.origin = origin
         self.basePath = basePath
+        self.appTarget = LocalAppConnectionPool.Target(origin: origin)
         self.timeout = timeout
         self.logger = logger
         self.observer = observer
