@@ -39,6 +39,10 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var readHeld = false
     private var inRead = false
 
+    /// The sender's IP address as text (`X-Forwarded-For`), formatted once per connection rather than
+    /// once per webhook (`inet_ntop` and a new string each time).
+    private(set) lazy var senderAddress: String? = self.context?.channel.remoteAddress?.ipAddress
+
     init(route: WebhookRoute) {
         self.route = route
     }

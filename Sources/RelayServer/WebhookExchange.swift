@@ -80,7 +80,7 @@ final class WebhookExchange {
             target: self.plan.target.suffix,
             headerFields: WebhookForwarder.requestHeaders(
                 self.head.headerFields,
-                senderAddress: self.channel.remoteAddress?.ipAddress,
+                senderAddress: self.handler.senderAddress,
                 scheme: self.head.scheme ?? "http",
                 authority: self.head.authority,
                 fromPeer: self.plan.fromPeer

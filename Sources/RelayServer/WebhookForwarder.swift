@@ -333,7 +333,7 @@ struct WebhookForwarder: Sendable {
         logger: Logger,
         channelID: String,
         method: String,
-        path: String,
+        path: @autoclosure () -> String,
         status: Int,
         bytesIn: Int,
         bytesOut: Int,
@@ -350,7 +350,7 @@ struct WebhookForwarder: Sendable {
             metadata: [
                 "channel": "\(channelID)",
                 "method": "\(method)",
-                "path": "\(path)",
+                "path": "\(path())",
                 "status": "\(status)",
                 "duration_ms": "\(Int(milliseconds.rounded()))",
                 "bytes_in": "\(bytesIn)",

@@ -39,9 +39,11 @@ struct WebhookRoute: Sendable {
         return Plan(target: target, tunnel: tunnel, fromPeer: fromPeer)
     }
 
-    /// `/a/b?x=1` → (`/a/b`, `x=1`), as Hummingbird's URI splits it.
+    /// `/a/b?x=1` → (`/a/b`, `x=1`), as Hummingbird's URI splits it. The mark is looked for as a
+    /// byte: `firstIndex(of:)` on the string compares grapheme clusters, and this runs twice per
+    /// webhook on the event loop.
     static func split(_ path: String) -> (String, String?) {
-        guard let mark = path.firstIndex(of: "?") else { return (path, nil) }
+        guard let mark = path.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (path, nil) }
         return (String(path[..<mark]), String(path[path.index(after: mark)...]))
     }
 }
