@@ -1,6 +1,6 @@
 import HTTPTypes
 import Testing
-import TunnelProtocol
+@testable import TunnelProtocol
 
 @Suite("The fields a proxy forwards")
 struct HopByHopTests {
@@ -47,5 +47,21 @@ struct HopByHopTests {
     func keepsEverythingElse() {
         let fields = Self.fields([("Content-Length", "2"), ("X-Te", "1"), ("Hosts", "2"), ("Trailers", "3")])
         #expect(Self.pairs(fields.endToEnd) == Self.pairs(fields))
+    }
+}
+
+extension HopByHopTests {
+    @Test("A Connection of only keep-alive drops nothing more; any other token is read as a name")
+    func connectionOptions() {
+        for value in ["keep-alive", " Keep-Alive\t", "KEEP-ALIVE"] {
+            #expect(HTTPFields.namesNoOtherField(value), "\(value)")
+        }
+        for value in ["keep-alive, x-trace", "close", "upgrade", "keep-alive2", "keep", ""] {
+            #expect(!HTTPFields.namesNoOtherField(value), "\(value)")
+        }
+        let fields = Self.fields([("Connection", "Keep-Alive"), ("Keep-Alive", "timeout=5"), ("Close", "kept"), ("X", "1")])
+        #expect(Self.pairs(fields.endToEnd) == [["Close", "kept"], ["X", "1"]])
+        // `close` is still a token: a field of that name goes, as RFC 9110 §7.6.1 has it.
+        #expect(Self.pairs(Self.fields([("Connection", "close"), ("Close", "x"), ("X", "1")]).endToEnd) == [["X", "1"]])
     }
 }
