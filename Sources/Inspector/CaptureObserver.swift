@@ -3,8 +3,10 @@ import NIOCore
 import Synchronization
 
 /// The inspector's ``WebhookObserver``: keeps each exchange's heads and the
-/// first bytes, size and SHA-256 of each body, and hands the record to the
-/// ``HistoryWriter`` when the webhook starts and when it ends.
+/// first bytes, size and SHA-256 of each body, and hands the exchange to the
+/// ``HistoryWriter`` when the webhook starts. The writer reads it when it
+/// writes its next batch, so the data path never builds a record or queues
+/// one twice (docs/inspector.md, "Cost").
 struct CaptureObserver: WebhookObserver {
     let writer: HistoryWriter
     let captureLimit: Int
@@ -21,19 +23,34 @@ struct CaptureObserver: WebhookObserver {
             deliveryID: head.replayOf == nil ? head.deliveryID : nil,
             state: .inProgress
         )
-        self.writer.enqueue(record)
-        return CapturedExchange(record: record, captureLimit: self.captureLimit, writer: self.writer)
+        let exchange = CapturedExchange(record: record, captureLimit: self.captureLimit, writer: self.writer)
+        self.writer.track(exchange)
+        return exchange
     }
 }
 
-/// One exchange being captured. Its methods only update memory under a
-/// lock; the last one queues the finished record.
+/// One exchange being captured. The data path's calls only update memory
+/// under a lock; ``HistoryWriter`` takes a ``snapshot()`` when it writes.
 final class CapturedExchange: WebhookExchangeObserver {
     private struct State {
         var record: WebhookRecord
         var request: BodyCapture
         var response: BodyCapture?
-        var done = false
+        var elapsed: Duration?
+        var error: String?
+        /// The writer wrote this webhook's row while it was still in progress.
+        var rowWritten = false
+        /// The writer dropped it (a flood); its end no longer counts against the writer's bound.
+        var dropped = false
+    }
+
+    /// What the writer learns from one look at an exchange.
+    struct Snapshot {
+        var record: WebhookRecord
+        /// The exchange has ended: this is its last version.
+        var complete: Bool
+        /// Its row was written in progress by an earlier batch (so dropping it must delete the row).
+        var rowWritten: Bool
     }
 
     let id: String
@@ -66,17 +83,56 @@ final class CapturedExchange: WebhookExchangeObserver {
 
     func finished(error: String?) {
         let elapsed = ContinuousClock.now - self.started
-        let record = self.state.withLock { state -> WebhookRecord? in
-            guard !state.done else { return nil }
-            state.done = true
-            state.record.requestBody = state.request.finish()
-            state.record.responseBody = state.response?.finish()
-            state.record.error = error
-            state.record.durationMilliseconds =
-                Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-            state.record.state = .complete
-            return state.record
+        let ended = self.state.withLock { state -> (weight: Int, rowWritten: Bool)? in
+            guard state.elapsed == nil else { return nil }
+            state.elapsed = elapsed
+            state.error = error
+            return state.dropped ? nil : (Self.weight(state), state.rowWritten)
         }
-        if let record { self.writer.enqueue(record) }
+        if let ended { self.writer.ended(weighing: ended.weight, rowWritten: ended.rowWritten) }
+    }
+
+    /// Kept bytes, and a flat allowance for the rest: what the exchange weighs against the
+    /// writer's bound on what waits in memory.
+    private static func weight(_ state: State) -> Int {
+        state.request.head.readableBytes + (state.response?.head.readableBytes ?? 0) + 512
+    }
+
+    /// The bytes it keeps now (for the writer's cut).
+    var weight: Int {
+        self.state.withLock { Self.weight($0) }
+    }
+
+    /// The record as it stands: complete once the exchange has ended, else its start.
+    func snapshot() -> Snapshot {
+        self.state.withLock { state in
+            guard let elapsed = state.elapsed else {
+                return Snapshot(record: state.record, complete: false, rowWritten: state.rowWritten)
+            }
+            var record = state.record
+            record.requestBody = state.request.finish()
+            record.responseBody = state.response?.finish()
+            record.error = state.error
+            record.durationMilliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            record.state = .complete
+            return Snapshot(record: record, complete: true, rowWritten: state.rowWritten)
+        }
+    }
+
+    /// The writer is writing its start: a later drop must delete the row. Returns whether it has
+    /// ended since the writer's snapshot (its end then woke nobody).
+    func startWritten() -> Bool {
+        self.state.withLock { state in
+            state.rowWritten = true
+            return state.elapsed != nil
+        }
+    }
+
+    /// The writer will not write it (again); returns whether its row was written in progress.
+    func drop() -> Bool {
+        self.state.withLock { state in
+            state.dropped = true
+            return state.rowWritten
+        }
     }
 }

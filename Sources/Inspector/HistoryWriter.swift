@@ -2,43 +2,48 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// Takes finished and started webhooks off the data path and writes them to
-/// the store in batches (one transaction per batch), so capture never waits
-/// for the disk. After each commit it announces the new summaries on the
-/// event hub, so a page that reacts to an event finds the row.
+/// Takes captured exchanges off the data path and writes them to the store in batches (one
+/// transaction per batch), so capture never waits for the disk. After each commit it announces the
+/// new summaries on the event hub, so a page that reacts to an event finds the row.
 ///
-/// A batch never carries more than the history keeps: webhooks that would be
-/// evicted by the same transaction are dropped before it, never written
-/// (under a flood the history keeps the newest, whether or not they were
-/// written first). The store runs at the lowest priority, so under a load
-/// that keeps every core busy the writer falls behind. What waits stays
-/// bounded: once twice the history's count, or twice its byte bound (at most
-/// `pendingByteLimit` in all), waits, the oldest waiting webhooks are dropped
-/// down to what the history's bounds would keep anyway (docs/inspector.md,
-/// "Cost"). A dropped webhook whose start was already written is removed
-/// with the next batch, so no row stays "in progress".
+/// The data path hands over each exchange once, when it starts (``track(_:)``: an append under a
+/// lock); the writer reads the exchange when it writes a batch. An exchange that has ended by then
+/// is written once, complete; one still running is written "in progress" and read again by each
+/// later batch until it ends. The record is built here, off the event loop (docs/inspector.md,
+/// "Cost").
+///
+/// A batch never carries more than the history keeps: webhooks that would be evicted by the same
+/// transaction are dropped before it, never written (under a flood the history keeps the newest,
+/// whether or not they were written first). The store runs at the lowest priority, so under a load
+/// that keeps every core busy the writer falls behind. What waits stays bounded: once twice the
+/// history's count of exchanges, or twice its byte bound (at most `pendingByteLimit` in all) of
+/// ended ones, waits, the oldest waiting are dropped down to what the history's bounds would keep
+/// anyway. A dropped webhook whose start was already written is removed with the next batch, so no
+/// row stays "in progress".
 final class HistoryWriter: Sendable {
     private struct State {
-        var pending: [WebhookRecord] = []
-        /// Where each id waits in `pending`: a webhook's end replaces its start without a scan
-        /// (a linear search here was 7 % of the client's CPU under load, on the event loop).
-        var positions: [String: Int] = [:]
-        /// Kept bytes waiting (bodies and a flat allowance per record).
-        var pendingBytes = 0
-        /// Dropped while waiting: removed from the store with the next batch.
+        /// Exchanges started since the last batch, oldest first.
+        var started: [CapturedExchange] = []
+        /// Exchanges whose start a batch wrote and whose end none has yet, oldest first.
+        var open: [CapturedExchange] = []
+        /// Dropped webhooks whose row was written in progress: removed with the next batch.
         var forgotten: [String] = []
+        /// Webhooks dropped since the last batch was logged.
+        var dropped = 0
         var flushes: [CheckedContinuation<Void, Never>] = []
         var finished = false
     }
 
-    /// At most about this many bytes of records wait in memory for the store; a cut keeps half,
-    /// or the history's byte bound if that is smaller (then the cut keeps what the history would).
+    /// At most about this many bytes of ended exchanges wait in memory for the store; a cut keeps
+    /// half, or the history's byte bound if that is smaller (then the cut keeps what the history would).
     let pendingByteLimit: Int
 
     let store: HistoryStore
     let events: EventHub
     let logger: Logger
     private let state = Mutex(State())
+    /// What the exchanges that ended since the last batch weigh (kept bytes and an allowance each).
+    private let endedBytes = Atomic<Int>(0)
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
@@ -50,28 +55,32 @@ final class HistoryWriter: Sendable {
         (self.wakeups, self.wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Queues a record (a newer version of the same id replaces an older
-    /// one still waiting). Never blocks.
-    func enqueue(_ record: WebhookRecord) {
-        let accepted = self.state.withLock { state -> Bool in
+    /// Takes a started exchange. Never blocks; wakes the writer for the first since its last batch.
+    func track(_ exchange: CapturedExchange) {
+        let first = self.state.withLock { state -> Bool in
             guard !state.finished else { return false }
-            let size = Self.weight(record)
-            if let index = state.positions[record.id] {
-                state.pendingBytes += size - Self.weight(state.pending[index])
-                state.pending[index] = record
-            } else {
-                state.positions[record.id] = state.pending.count
-                state.pending.append(record)
-                state.pendingBytes += size
-            }
-            // Twice the bounds before a cut, so the cut's cost is spread over many webhooks.
+            state.started.append(exchange)
+            // Twice the bound before a cut, so the cut's cost is spread over many webhooks.
             let (maxWebhooks, keptBytes) = self.kept
-            if state.pending.count >= 2 * max(maxWebhooks, 1) || state.pendingBytes > 2 * keptBytes {
-                Self.dropOldest(&state, keeping: maxWebhooks, bytes: keptBytes)
+            if state.started.count >= 2 * max(maxWebhooks, 1) {
+                self.cut(&state, keeping: maxWebhooks, bytes: keptBytes)
             }
-            return true
+            return state.started.count == 1
         }
-        if accepted { self.wake.yield() }
+        if first { self.wake.yield() }
+    }
+
+    /// An exchange ended, weighing `weight`. `rowWritten`: its start is in the store, so only a
+    /// batch that reads it again ends the row "in progress": the writer is woken for it.
+    func ended(weighing weight: Int, rowWritten: Bool) {
+        let (_, keptBytes) = self.kept
+        if self.endedBytes.add(weight, ordering: .relaxed).newValue > 2 * keptBytes {
+            self.state.withLock { state in
+                guard !state.finished else { return }
+                self.cut(&state, keeping: self.kept.webhooks, bytes: keptBytes)
+            }
+        }
+        if rowWritten { self.wake.yield() }
     }
 
     /// The most webhooks, and bytes of them, a batch carries: what the history keeps.
@@ -79,32 +88,26 @@ final class HistoryWriter: Sendable {
         (self.store.limits.maxWebhooks, min(self.store.limits.maxBytes, self.pendingByteLimit / 2))
     }
 
-    /// What a record weighs against ``pendingByteLimit``.
-    private static func weight(_ record: WebhookRecord) -> Int {
-        record.requestBody.bytes.readableBytes + (record.responseBody?.bytes.readableBytes ?? 0) + 512
-    }
-
-    /// Keeps the newest `keeping` records within `bytes`; the rest are forgotten.
-    private static func dropOldest(_ state: inout State, keeping: Int, bytes: Int) {
+    /// Keeps the newest `keeping` started exchanges within `bytes`; the rest are dropped.
+    private func cut(_ state: inout State, keeping: Int, bytes: Int) {
         var kept = 0
         var keptBytes = 0
-        var first = state.pending.endIndex
-        while first > state.pending.startIndex, kept < keeping {
-            let weight = Self.weight(state.pending[first - 1])
+        var first = state.started.endIndex
+        while first > state.started.startIndex, kept < keeping {
+            let weight = state.started[first - 1].weight
             if kept > 0, keptBytes + weight > bytes { break }
             kept += 1
             keptBytes += weight
             first -= 1
         }
         guard first > 0 else { return }
-        state.forgotten += state.pending[..<first].map(\.id)
-        state.pending.removeFirst(first)
-        state.pendingBytes = keptBytes
-        state.positions.removeAll(keepingCapacity: true)
-        for (index, record) in state.pending.enumerated() { state.positions[record.id] = index }
+        for exchange in state.started[..<first] where exchange.drop() { state.forgotten.append(exchange.id) }
+        state.dropped += first
+        state.started.removeFirst(first)
+        self.endedBytes.store(keptBytes, ordering: .relaxed)
     }
 
-    /// Returns once everything queued before the call is committed.
+    /// Returns once everything started before the call is committed (complete if it has ended).
     func flush() async {
         await withCheckedContinuation { continuation in
             let run = self.state.withLock { state -> Bool in
@@ -117,10 +120,9 @@ final class HistoryWriter: Sendable {
     }
 
     /// How long the writer waits after a batch before the next. A webhook that
-    /// completes within it is written once (its start and end versions
-    /// coalesce), and under load one transaction carries many webhooks, so the
-    /// capture's cost per webhook falls as the rate rises; the page is at most
-    /// this much behind.
+    /// completes within it is written once, complete, and under load one
+    /// transaction carries many webhooks, so the capture's cost per webhook
+    /// falls as the rate rises; the page is at most this much behind.
     static let pacing: Duration = .milliseconds(100)
 
     /// The wait after a batch of at least ``busyBatch`` webhooks (a flood of 2,500 a second or
@@ -144,7 +146,7 @@ final class HistoryWriter: Sendable {
         for flush in flushes { flush.resume() }
     }
 
-    /// Stops taking records; ``run()`` drains and returns.
+    /// Stops taking exchanges; ``run()`` drains and returns.
     func finish() {
         self.state.withLock { $0.finished = true }
         self.wake.finish()
@@ -153,36 +155,81 @@ final class HistoryWriter: Sendable {
     /// Writes what waits; returns how many webhooks the batch carried.
     @discardableResult
     private func writeBatch() async -> Int {
-        let (batch, forgotten, flushes) = self.state.withLock { state in
-            // What the transaction would evict at once is not written at all.
-            let (maxWebhooks, keptBytes) = self.kept
-            if state.pending.count > maxWebhooks || state.pendingBytes > keptBytes {
-                Self.dropOldest(&state, keeping: maxWebhooks, bytes: keptBytes)
-            }
+        let (exchanges, flushes) = self.state.withLock { state in
             defer {
-                state.pending.removeAll(keepingCapacity: true)
-                state.positions.removeAll(keepingCapacity: true)
-                state.pendingBytes = 0
-                state.forgotten.removeAll()
+                state.open.removeAll()
+                state.started.removeAll(keepingCapacity: true)
                 state.flushes.removeAll()
             }
-            return (state.pending, state.forgotten, state.flushes)
+            return (state.open + state.started, state.flushes)
         }
-        if !forgotten.isEmpty {
+        self.endedBytes.store(0, ordering: .relaxed)
+        var snapshots = exchanges.map { (exchange: $0, snapshot: $0.snapshot()) }
+        // What the transaction would evict at once is not written at all.
+        let (maxWebhooks, keptBytes) = self.kept
+        var keptCount = 0
+        var keptWeight = 0
+        var first = snapshots.endIndex
+        while first > snapshots.startIndex, keptCount < maxWebhooks {
+            let weight = Self.weight(snapshots[first - 1].snapshot.record)
+            if keptCount > 0, keptWeight + weight > keptBytes { break }
+            keptCount += 1
+            keptWeight += weight
+            first -= 1
+        }
+        var forgottenNow: [String] = []
+        for dropped in snapshots[..<first] where dropped.exchange.drop() { forgottenNow.append(dropped.exchange.id) }
+        snapshots.removeFirst(first)
+
+        var records: [WebhookRecord] = []
+        records.reserveCapacity(snapshots.count)
+        var stillOpen: [CapturedExchange] = []
+        var endedMeanwhile = false
+        for (exchange, snapshot) in snapshots {
+            if snapshot.complete {
+                records.append(snapshot.record)
+                continue
+            }
+            stillOpen.append(exchange)
+            if !snapshot.rowWritten {
+                records.append(snapshot.record)
+                endedMeanwhile = exchange.startWritten() || endedMeanwhile
+            }
+        }
+        let (forgotten, dropped) = self.state.withLock { state in
+            state.open = stillOpen
+            defer {
+                state.forgotten.removeAll()
+                state.dropped = 0
+            }
+            return (state.forgotten + forgottenNow, state.dropped + first)
+        }
+        // An exchange that ended between its snapshot and the note that its start is written
+        // did not wake the writer: the next batch writes its end.
+        if endedMeanwhile { self.wake.yield() }
+        if dropped > 0 {
             self.logger.notice(
                 "the inspector's history kept the newest webhooks of a flood; older ones were not written",
-                metadata: ["dropped": "\(forgotten.count)"]
+                metadata: ["dropped": "\(dropped)"]
             )
         }
-        if !batch.isEmpty || !forgotten.isEmpty {
+        if !records.isEmpty || !forgotten.isEmpty {
             do {
-                try await self.store.write(batch, forgetting: forgotten)
-                for record in batch { self.events.publish(summary: record) }
+                try await self.store.write(records, forgetting: forgotten)
+                for record in records { self.events.publish(summary: record) }
             } catch {
-                self.logger.warning("could not save webhooks to the inspector's history", metadata: ["error": "\(error)", "count": "\(batch.count)"])
+                self.logger.warning(
+                    "could not save webhooks to the inspector's history",
+                    metadata: ["error": "\(error)", "count": "\(records.count)"]
+                )
             }
         }
         for flush in flushes { flush.resume() }
-        return batch.count
+        return records.count
+    }
+
+    /// What a record weighs against the history's byte bound in a batch.
+    private static func weight(_ record: WebhookRecord) -> Int {
+        record.requestBody.bytes.readableBytes + (record.responseBody?.bytes.readableBytes ?? 0) + 512
     }
 }

@@ -139,18 +139,30 @@ import Testing
         await store.close()
     }
 
+    /// One webhook through the capture: started, `body` sent and answered, ended.
+    static func capture(_ observer: CaptureObserver, body: String) -> any WebhookExchangeObserver {
+        let exchange = observer.webhookStarted(ObservedRequestHead(method: "POST", path: "/x", headers: []))
+        exchange.requestBody(ByteBuffer(string: body))
+        exchange.responseHead(status: 200, headers: [])
+        exchange.finished(error: nil)
+        return exchange
+    }
+
     @Test func aWriterThatFellBehindKeepsTheNewestAndLeavesNoRowInProgress() async throws {
         let store = try await HistoryStore.open(directory: try Self.directory(), limits: HistoryLimits(), logger: Self.logger)
-        // Room for about 10,000 bytes of waiting records, cut to 5,000: six of these (1,000-byte
+        // Room for about 10,000 bytes of ended exchanges, cut to 5,000: six of these (1,000-byte
         // bodies, 512 more each), then three.
         let writer = HistoryWriter(store: store, events: EventHub(), logger: Self.logger, pendingByteLimit: 10_000)
+        let observer = CaptureObserver(writer: writer, captureLimit: 1 << 20)
         let body = String(repeating: "x", count: 1_000)
-        // Webhook 0 started and its start was written; then the store fell behind (the writer
-        // did not run) while its end and 19 more webhooks arrived.
-        var started = Self.record(0, body: body)
-        started.state = .inProgress
-        try await store.write([started])
-        for index in 0..<20 { writer.enqueue(Self.record(index, body: body)) }
+        // Webhook 0 started and a batch wrote its start; then the store fell behind (the writer did
+        // not run) while its end and 19 more webhooks arrived.
+        let first = try #require(observer.webhookStarted(ObservedRequestHead(method: "POST", path: "/x", headers: [])) as? CapturedExchange)
+        try await store.write([first.snapshot().record])
+        _ = first.startWritten()
+        first.requestBody(ByteBuffer(string: body))
+        first.finished(error: nil)
+        let ids = [first.id] + (1..<20).map { _ in Self.capture(observer, body: body).id }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await writer.run() }
             await writer.flush()
@@ -159,10 +171,10 @@ import Testing
         let kept = try await store.list(limit: 100).map(\.id)
         // The history had room for all of them, but the waiting ones were cut to the newest within
         // half the limit whenever they passed it; webhook 0's row did not stay "in progress".
-        #expect(kept.first == "webhook-19")
+        #expect(kept.first == ids.last)
         #expect(kept.count < 20)
-        #expect(kept == (20 - kept.count..<20).reversed().map { "webhook-\($0)" })
-        #expect(try await store.record(id: "webhook-0") == nil)
+        #expect(kept == Array(ids.suffix(kept.count).reversed()))
+        #expect(try await store.record(id: first.id) == nil)
         await store.close()
     }
 
@@ -170,18 +182,44 @@ import Testing
         let directory = try Self.directory()
         let store = try await HistoryStore.open(directory: directory, limits: HistoryLimits(maxWebhooks: 5), logger: Self.logger)
         let writer = HistoryWriter(store: store, events: EventHub(), logger: Self.logger)
+        let observer = CaptureObserver(writer: writer, captureLimit: 1 << 20)
         // Eight webhooks wait (fewer than twice the bound, so none is cut as they arrive), each
         // with a body that goes to the body log if it is written at all.
         let body = String(repeating: "y", count: BodyLog.minimumLength)
-        for index in 1...8 { writer.enqueue(Self.record(index, body: body)) }
+        let ids = (1...8).map { _ in Self.capture(observer, body: body).id }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await writer.run() }
             await writer.flush()
             writer.finish()
         }
-        #expect(try await store.list(limit: 100).map(\.id) == (4...8).reversed().map { "webhook-\($0)" })
+        #expect(try await store.list(limit: 100).map(\.id) == Array(ids.suffix(5).reversed()))
         // The three oldest were never written: the log holds five bodies, not eight.
         #expect(BodyLogTests.segmentBytes(directory) == 5 * BodyLog.minimumLength)
+        await store.close()
+    }
+
+    @Test func aWebhookStillRunningIsWrittenInProgressThenComplete() async throws {
+        let store = try await HistoryStore.open(directory: try Self.directory(), limits: HistoryLimits(), logger: Self.logger)
+        let writer = HistoryWriter(store: store, events: EventHub(), logger: Self.logger)
+        let observer = CaptureObserver(writer: writer, captureLimit: 1 << 20)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await writer.run() }
+            let exchange = observer.webhookStarted(ObservedRequestHead(method: "POST", path: "/slow", headers: []))
+            exchange.requestBody(ByteBuffer(string: "partial"))
+            await writer.flush()
+            #expect(try await store.record(id: exchange.id)?.state == .inProgress)
+            // Its end, with nothing else going on, is written without another webhook to wake the writer.
+            exchange.responseHead(status: 202, headers: [])
+            exchange.finished(error: nil)
+            await writer.flush()
+            let record = try #require(try await store.record(id: exchange.id))
+            #expect(record.state == .complete && record.status == 202)
+            #expect(String(buffer: record.requestBody.bytes) == "partial")
+            // A second flush writes nothing new and leaves it complete.
+            await writer.flush()
+            #expect(try await store.list(limit: 10).map(\.id) == [exchange.id])
+            writer.finish()
+        }
         await store.close()
     }
 }
