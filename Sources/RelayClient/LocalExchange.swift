@@ -104,7 +104,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
     private var answerLength: Int?
     private var reported = false
     private var task: HTTPClient.Task<Void>?
-    private var timeout: Scheduled<Void>?
+    private var timeout: DeadlineQueue.Timeout?
     /// The pool path: where an `http://` app's connections come from (`nil`: AsyncHTTPClient).
     private let pool: LocalAppConnectionPool?
     /// The pool path: the connection serving the request until the answer ended.
@@ -171,7 +171,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         )
         if let pool = self.pool {
             if let amount = self.forwarder.timeoutAmount {
-                self.timeout = self.eventLoop.scheduleTask(in: amount) { self.timedOut() }
+                self.timeout = DeadlineQueue.on(self.eventLoop).schedule(in: amount) { self.timedOut() }
             }
             // At the end of this loop tick: what else the same WebSocket read brought (a small
             // webhook's DATA with END_STREAM) is here by then, and goes in the same flush.
@@ -206,7 +206,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         // The limit is on the answer's head, as with the async API's `execute(_:timeout:)`: an app
         // that answers in time may stream its body for as long as it likes.
         if let amount = self.forwarder.timeoutAmount {
-            self.timeout = self.eventLoop.scheduleTask(in: amount) { self.timedOut() }
+            self.timeout = DeadlineQueue.on(self.eventLoop).schedule(in: amount) { self.timedOut() }
         }
         self.task = self.forwarder.httpClient.execute(
             request: request,

@@ -50,7 +50,7 @@ final class WebhookExchange {
     private var bytesOut = 0
     private var status = 0
     private var recorded = false
-    private var timer: Scheduled<Void>?
+    private var timer: DeadlineQueue.Timeout?
     /// Answer bytes written to the sender, not yet credited back because the sender was not writable.
     private var uncredited = 0
 
@@ -87,9 +87,8 @@ final class WebhookExchange {
             )
         )
         // The timeout covers the wait for the answer's head, as the async path's does.
-        let loopBound = NIOLoopBound(self, eventLoop: self.channel.eventLoop)
-        self.timer = self.channel.eventLoop.scheduleTask(in: TimeAmount(self.route.configuration.requestTimeout)) {
-            loopBound.value.timedOut()
+        self.timer = DeadlineQueue.on(self.channel.eventLoop).schedule(in: TimeAmount(self.route.configuration.requestTimeout)) {
+            self.timedOut()
         }
         self.hasBody = hasBody
         if hasBody, let expect = self.head.headerFields[.expect], expect.lowercased() == "100-continue" {
