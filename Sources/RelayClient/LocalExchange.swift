@@ -162,6 +162,10 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
     }
 
     private func start() {
+        if !self.requestEnded {
+            // A large upload may come a widened window at a time (docs/protocol.md, "Flow control").
+            self.handler.widenReceiveWindow(on: self.id, forBodyOf: self.head.headerFields[.contentLength].flatMap { Int($0) })
+        }
         self.observed = self.forwarder.observer?.webhookStarted(
             ObservedRequestHead(
                 method: self.head.method,

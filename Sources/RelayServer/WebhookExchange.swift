@@ -439,6 +439,10 @@ extension WebhookExchange {
         }
 
         func tunnelStream(_ id: UInt32, didReceive part: StreamPart) {
+            if case .responseHead(let head, endStream: false) = part {
+                // A large answer (a download) may come a widened window at a time.
+                self.tunnel?.widenReceiveWindow(on: id, forBodyOf: head.headerFields[.contentLength].flatMap { Int($0) })
+            }
             self.toExchange { $0.received(part) }
         }
 

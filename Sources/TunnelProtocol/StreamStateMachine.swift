@@ -25,6 +25,8 @@ struct StreamStateMachine: Sendable {
     private(set) var receivedOutstanding = 0
     /// Bytes the consumer took that are not yet credited back (credit goes out in batches).
     private(set) var consumedUncredited = 0
+    /// Window this side granted beyond the protocol's initial one (``widenReceiveWindow(to:initial:)``).
+    private(set) var receiveWindowExtra = 0
 
     /// A stream this side opened: nothing sent or received yet.
     static func opened(window: Int) -> Self {
@@ -91,7 +93,7 @@ struct StreamStateMachine: Sendable {
         case .open: break
         }
         self.receivedOutstanding += count
-        guard self.receivedOutstanding <= window else { return .flowControlViolation }
+        guard self.receivedOutstanding <= window + self.receiveWindowExtra else { return .flowControlViolation }
         if endStream { self.receiving = .closed }
         return .deliver(closesStream: self.isClosed)
     }
@@ -104,6 +106,16 @@ struct StreamStateMachine: Sendable {
         }
         self.receiving = .closed
         return .deliver(closesStream: self.isClosed)
+    }
+
+    /// Grants the peer a receive window of `size` in all, beyond the protocol's `initial` one, for a
+    /// body known or likely to be large. Returns the WINDOW_UPDATE increment to send (0: nothing,
+    /// the body is over or the window is already that large).
+    mutating func widenReceiveWindow(to size: Int, initial: Int) -> Int {
+        guard self.receiving == .open, initial + self.receiveWindowExtra < size else { return 0 }
+        let increment = size - initial - self.receiveWindowExtra
+        self.receiveWindowExtra += increment
+        return increment
     }
 
     /// The peer's WINDOW_UPDATE. Credit for a direction that is over is harmless and ignored.

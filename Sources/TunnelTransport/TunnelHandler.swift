@@ -355,6 +355,17 @@ public final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         self.writeFrame(payload)
     }
 
+    /// The body coming on `id` declares `length` bytes (nil: unknown, chunked). If that is more than
+    /// the initial window, the peer may send a widened window before waiting for credit
+    /// (``MultiplexerStateMachine/widenReceiveWindow(on:)``); small bodies cost no extra frame.
+    public func widenReceiveWindow(on id: UInt32, forBodyOf length: Int?) {
+        if let length, length <= self.machine.configuration.initialWindow { return }
+        guard let increment = self.machine.widenReceiveWindow(on: id) else { return }
+        var payload = Self.frameHeader(.windowUpdate, [], id)
+        payload.writeInteger(increment)
+        self.writeFrame(payload)
+    }
+
     /// Abandons `id`: RESET goes to the peer if the stream was still open, and its owner is told
     /// (`didCloseWith` the reason), once. A no-op for a stream that already ended.
     public func reset(_ id: UInt32, _ reason: StreamResetReason) {

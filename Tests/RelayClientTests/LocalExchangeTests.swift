@@ -271,3 +271,42 @@ struct LocalExchangeTests {
         }
     }
 }
+
+extension LocalExchangeTests {
+    @Test("A large upload is granted a widened window at once; a small one is not")
+    func largeUploadsGetAWiderWindow() async throws {
+        let app = LocalApp { router in
+            router.post("/upload") { request, _ -> Response in
+                var count = 0
+                for try await chunk in request.body { count += chunk.readableBytes }
+                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "\(count)")))
+            }
+        }
+        try await app.run { port in
+            try await ClientUnderTest.run(targetURL: "http://127.0.0.1:\(port)") { peer, _, _ in
+                // 10 MiB declared: before any byte is sent, credit up to the widened window (1 MiB).
+                try await peer.sendRequestHead(
+                    RequestHead(method: "POST", target: "/upload", headerFields: [.contentLength: "\(10 << 20)"]),
+                    on: 1,
+                    endStream: false
+                )
+                let first = try #require(try await peer.nextFrame())
+                #expect(first.type == .windowUpdate && first.streamID == 1)
+                #expect(first.payload.getInteger(at: first.payload.readerIndex, as: UInt32.self) == UInt32((1 << 20) - (256 << 10)))
+                var reason = ByteBuffer()
+                StreamResetReason(.cancelled, "test over").encode(into: &reason)
+                try await peer.send(Frame(type: .reset, streamID: 1, payload: reason))
+
+                // 1,000 bytes declared: no extra frame, just the answer.
+                try await peer.sendRequestHead(
+                    RequestHead(method: "POST", target: "/upload", headerFields: [.contentLength: "1000"]),
+                    on: 3,
+                    endStream: false
+                )
+                try await peer.sendData(ByteBuffer(repeating: 0x61, count: 1000), on: 3, endStream: true)
+                let next = try #require(try await peer.nextFrame())
+                #expect(next.type == .responseHead && next.streamID == 3)
+            }
+        }
+    }
+}

@@ -178,9 +178,34 @@ struct WebhookChannelHandlerTests {
         let id = try #require(try harness.sentFrames().first?.streamID)
         try harness.clientSends(try Self.responseHead(id, status: 200))
         _ = try harness.answer()
+        // An answer of unknown length: the window for it was widened first (below).
+        #expect(try harness.sentFrames().map(\.type) == [.windowUpdate])
         harness.http.pipeline.fireChannelInactive()
         let frames = try harness.sentFrames()
         #expect(frames.map(\.type) == [.reset] && frames.first?.streamID == id)
+    }
+
+    @Test("An answer of unknown or large length is granted a widened window at once; a small one is not")
+    func largeAnswersGetAWiderWindow() throws {
+        let harness = try Harness()
+        for (length, widened) in [(nil, true), ("\(1 << 20)", true), ("1000", false)] as [(String?, Bool)] {
+            try harness.send(Self.post("/webhook/\(Self.channelID)/", length: 0), .end(nil))
+            let id = try #require(try harness.sentFrames().first?.streamID)
+            var payload = ByteBuffer()
+            var fields: HTTPFields = [:]
+            if let length { fields[.contentLength] = length }
+            try ResponseHead(status: 200, headerFields: fields).encode(into: &payload)
+            try harness.clientSends(Frame(type: .responseHead, streamID: id, payload: payload))
+            let frames = try harness.sentFrames()
+            if widened {
+                #expect(frames.map(\.type) == [.windowUpdate], "\(length ?? "no length")")
+                #expect(frames.first?.payload.getInteger(at: frames.first!.payload.readerIndex, as: UInt32.self) == UInt32((1 << 20) - (256 << 10)))
+            } else {
+                #expect(frames.isEmpty, "\(length ?? "no length")")
+            }
+            try harness.clientSends(Frame(type: .end, streamID: id))
+            _ = try harness.answer()
+        }
     }
 
     @Test("A body larger than the window waits for credit; reads are held meanwhile")

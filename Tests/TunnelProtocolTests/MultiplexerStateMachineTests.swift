@@ -515,3 +515,18 @@ extension MultiplexerStateMachine {
         #expect(try machine.take(PeerFrame.data(1, "late")) == .ignore)
     }
 }
+
+extension MultiplexerStateMachineTests {
+    @Test func aWidenedWindowLetsThePeerSendThatMuchBeforeCredit() throws {
+        var machine = try Self.acceptorAnswering(configuration: .init(initialWindow: 100, maxDataChunk: 100, widenedWindow: 250))
+        #expect(machine.widenReceiveWindow(on: 1) == 150)
+        // Granted once: asking again sends nothing.
+        #expect(machine.widenReceiveWindow(on: 1) == nil)
+        #expect(machine.widenReceiveWindow(on: 99) == nil)
+        for _ in 0..<2 { _ = try machine.take(PeerFrame.data(1, count: 100)) }
+        _ = try machine.take(PeerFrame.data(1, count: 50))
+        #expect(throws: TunnelProtocolError.flowControlViolation(streamID: 1)) {
+            try machine.receive(PeerFrame.data(1, count: 1))
+        }
+    }
+}

@@ -196,3 +196,15 @@ import Testing
         #expect(beforeHead.consume(50, threshold: 25) == 0)
     }
 }
+
+extension StreamStateMachineTests {
+    @Test func aWindowIsWidenedOnlyWhileTheBodyMayStillCome() {
+        var stream = StreamStateMachine.accepted(window: 100, endStream: false)
+        #expect(stream.widenReceiveWindow(to: 400, initial: 100) == 300)
+        #expect(stream.widenReceiveWindow(to: 400, initial: 100) == 0)
+        #expect(stream.receiveData(count: 400, endStream: true, window: 100) == .deliver(closesStream: false))
+        #expect(stream.widenReceiveWindow(to: 800, initial: 100) == 0)
+        var headOnly = StreamStateMachine.accepted(window: 100, endStream: true)
+        #expect(headOnly.widenReceiveWindow(to: 400, initial: 100) == 0)
+    }
+}
