@@ -164,22 +164,22 @@ final class HistoryWriter: Sendable {
             return (state.open + state.started, state.flushes)
         }
         self.endedBytes.store(0, ordering: .relaxed)
-        var snapshots = exchanges.map { (exchange: $0, snapshot: $0.snapshot()) }
-        // What the transaction would evict at once is not written at all.
+        // What the transaction would evict at once is not written at all, nor read: the newest
+        // within the history's bounds are kept (by their bytes so far), the rest dropped.
         let (maxWebhooks, keptBytes) = self.kept
         var keptCount = 0
         var keptWeight = 0
-        var first = snapshots.endIndex
-        while first > snapshots.startIndex, keptCount < maxWebhooks {
-            let weight = Self.weight(snapshots[first - 1].snapshot.record)
+        var first = exchanges.endIndex
+        while first > exchanges.startIndex, keptCount < maxWebhooks {
+            let weight = exchanges[first - 1].weight
             if keptCount > 0, keptWeight + weight > keptBytes { break }
             keptCount += 1
             keptWeight += weight
             first -= 1
         }
         var forgottenNow: [String] = []
-        for dropped in snapshots[..<first] where dropped.exchange.drop() { forgottenNow.append(dropped.exchange.id) }
-        snapshots.removeFirst(first)
+        for dropped in exchanges[..<first] where dropped.drop() { forgottenNow.append(dropped.id) }
+        let snapshots = exchanges[first...].map { (exchange: $0, snapshot: $0.snapshot()) }
 
         var records: [WebhookRecord] = []
         records.reserveCapacity(snapshots.count)
@@ -226,10 +226,5 @@ final class HistoryWriter: Sendable {
         }
         for flush in flushes { flush.resume() }
         return records.count
-    }
-
-    /// What a record weighs against the history's byte bound in a batch.
-    private static func weight(_ record: WebhookRecord) -> Int {
-        record.requestBody.bytes.readableBytes + (record.responseBody?.bytes.readableBytes ?? 0) + 512
     }
 }
