@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import TunnelTransport
 
 /// The keep-alive connections of one event loop to one `http://` local app.
 ///
@@ -62,32 +63,11 @@ final class LocalAppConnectionPool: @unchecked Sendable {
         self.target = target
     }
 
-    /// The pools of the calling thread, i.e. of its event loop: NIO runs one loop per thread.
-    private final class Pools: @unchecked Sendable {
-        struct Key: Hashable {
-            var loop: ObjectIdentifier
-            var target: Target
-        }
-        var pools: [Key: LocalAppConnectionPool] = [:]
-    }
-
-    private static let pools = ThreadSpecificVariable<Pools>()
+    private static let pools = PerLoop<Target, LocalAppConnectionPool>()
 
     /// The pool of `eventLoop` for `target`. Call on `eventLoop`.
     static func on(_ eventLoop: any EventLoop, for target: Target) -> LocalAppConnectionPool {
-        eventLoop.preconditionInEventLoop()
-        let pools: Pools
-        if let existing = Self.pools.currentValue {
-            pools = existing
-        } else {
-            pools = Pools()
-            Self.pools.currentValue = pools
-        }
-        let key = Pools.Key(loop: ObjectIdentifier(eventLoop), target: target)
-        if let pool = pools.pools[key] { return pool }
-        let pool = LocalAppConnectionPool(eventLoop: eventLoop, target: target)
-        pools.pools[key] = pool
-        return pool
+        Self.pools.value(on: eventLoop, for: target) { LocalAppConnectionPool(eventLoop: eventLoop, target: target) }
     }
 
     /// An idle connection (unless `fresh`), else a new one.

@@ -1,5 +1,4 @@
 public import NIOCore
-import NIOPosix
 
 /// Timeouts on one event loop for work that nearly always ends long before them: a webhook's wait
 /// for its answer, on either side of the tunnel.
@@ -12,28 +11,11 @@ import NIOPosix
 ///
 /// Not thread-safe: use it on its event loop only, through ``on(_:)``.
 public final class DeadlineQueue {
-    /// The queues of the calling thread's event loops (NIO runs one loop per thread; tests may run
-    /// several embedded loops on one). Unchecked: each instance is only ever touched by its thread.
-    private final class Queues: @unchecked Sendable {
-        var byLoop: [ObjectIdentifier: DeadlineQueue] = [:]
-    }
-
-    private static let queues = ThreadSpecificVariable<Queues>()
+    private static let queues = PerLoop<Int, DeadlineQueue>()
 
     /// The queue of `eventLoop`, which must be the calling thread's.
     public static func on(_ eventLoop: any EventLoop) -> DeadlineQueue {
-        eventLoop.preconditionInEventLoop()
-        let queues: Queues
-        if let existing = Self.queues.currentValue {
-            queues = existing
-        } else {
-            queues = Queues()
-            Self.queues.currentValue = queues
-        }
-        if let queue = queues.byLoop[ObjectIdentifier(eventLoop)] { return queue }
-        let queue = DeadlineQueue(eventLoop: eventLoop)
-        queues.byLoop[ObjectIdentifier(eventLoop)] = queue
-        return queue
+        Self.queues.value(on: eventLoop, for: 0) { DeadlineQueue(eventLoop: eventLoop) }
     }
 
     /// One timeout; ``cancel()`` it when the work ends first.
