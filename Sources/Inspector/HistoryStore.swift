@@ -235,12 +235,15 @@ actor HistoryStore {
                 }
                 sizes[record.id] = size
             }
-            var evicted: [String] = []
-            while !order.isEmpty, order.count > self.limits.maxWebhooks || totalBytes > self.limits.maxBytes {
-                let oldest = order.removeFirst()
-                totalBytes -= sizes.removeValue(forKey: oldest) ?? 0
-                evicted.append(oldest)
+            // Oldest first, taken off the front once: one `removeFirst()` per row shifted the whole
+            // list each time, a million moves per batch of a full history under a flood.
+            var evictCount = 0
+            while evictCount < order.count, order.count - evictCount > self.limits.maxWebhooks || totalBytes > self.limits.maxBytes {
+                totalBytes -= sizes.removeValue(forKey: order[evictCount]) ?? 0
+                evictCount += 1
             }
+            let evicted = Array(order[..<evictCount])
+            order.removeFirst(evictCount)
             let removed = stale + evicted
             for start in stride(from: 0, to: removed.count, by: Self.rowsPerStatement) {
                 let ids = removed[start..<min(start + Self.rowsPerStatement, removed.count)]
