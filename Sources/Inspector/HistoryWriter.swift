@@ -90,21 +90,26 @@ final class HistoryWriter: Sendable {
 
     /// Keeps the newest `keeping` started exchanges within `bytes`; the rest are dropped.
     private func cut(_ state: inout State, keeping: Int, bytes: Int) {
-        var kept = 0
-        var keptBytes = 0
-        var first = state.started.endIndex
-        while first > state.started.startIndex, kept < keeping {
-            let weight = state.started[first - 1].weight
-            if kept > 0, keptBytes + weight > bytes { break }
-            kept += 1
-            keptBytes += weight
-            first -= 1
-        }
+        let (first, keptBytes) = Self.newest(of: state.started, keeping: keeping, bytes: bytes)
         guard first > 0 else { return }
         for exchange in state.started[..<first] where exchange.drop() { state.forgotten.append(exchange.id) }
         state.dropped += first
         state.started.removeFirst(first)
         self.endedBytes.store(keptBytes, ordering: .relaxed)
+    }
+
+    /// Where the newest of `exchanges` that fit `keeping` webhooks and `bytes` (by what each keeps
+    /// so far; the newest always fits) begin, and what they weigh.
+    private static func newest(of exchanges: [CapturedExchange], keeping: Int, bytes: Int) -> (first: Int, bytes: Int) {
+        var keptBytes = 0
+        var first = exchanges.endIndex
+        while first > exchanges.startIndex, exchanges.endIndex - first < keeping {
+            let weight = exchanges[first - 1].weight
+            if first < exchanges.endIndex, keptBytes + weight > bytes { break }
+            keptBytes += weight
+            first -= 1
+        }
+        return (first, keptBytes)
     }
 
     /// Returns once everything started before the call is committed (complete if it has ended).
@@ -167,16 +172,7 @@ final class HistoryWriter: Sendable {
         // What the transaction would evict at once is not written at all, nor read: the newest
         // within the history's bounds are kept (by their bytes so far), the rest dropped.
         let (maxWebhooks, keptBytes) = self.kept
-        var keptCount = 0
-        var keptWeight = 0
-        var first = exchanges.endIndex
-        while first > exchanges.startIndex, keptCount < maxWebhooks {
-            let weight = exchanges[first - 1].weight
-            if keptCount > 0, keptWeight + weight > keptBytes { break }
-            keptCount += 1
-            keptWeight += weight
-            first -= 1
-        }
+        let (first, _) = Self.newest(of: exchanges, keeping: maxWebhooks, bytes: keptBytes)
         var forgottenNow: [String] = []
         for dropped in exchanges[..<first] where dropped.drop() { forgottenNow.append(dropped.id) }
         let snapshots = exchanges[first...].map { (exchange: $0, snapshot: $0.snapshot()) }
