@@ -350,9 +350,7 @@ public final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// The owner took `count` received body bytes: credit goes back to the peer as it piles up.
     public func consume(_ count: Int, on id: UInt32) {
         guard let increment = self.machine.consume(count, on: id) else { return }
-        var payload = Self.frameHeader(.windowUpdate, [], id)
-        payload.writeInteger(increment)
-        self.writeFrame(payload)
+        self.writeWindowUpdate(increment, on: id)
     }
 
     /// The body coming on `id` declares `length` bytes (nil: unknown, chunked). If that is more than
@@ -361,6 +359,10 @@ public final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     public func widenReceiveWindow(on id: UInt32, forBodyOf length: Int?) {
         if let length, length <= self.machine.configuration.initialWindow { return }
         guard let increment = self.machine.widenReceiveWindow(on: id) else { return }
+        self.writeWindowUpdate(increment, on: id)
+    }
+
+    private func writeWindowUpdate(_ increment: UInt32, on id: UInt32) {
         var payload = Self.frameHeader(.windowUpdate, [], id)
         payload.writeInteger(increment)
         self.writeFrame(payload)
