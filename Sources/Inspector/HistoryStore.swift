@@ -10,7 +10,9 @@ import SQLiteNIO
 /// and more are kept in a ``BodyLog`` beside it, their rows holding where.
 ///
 /// Only ``HistoryWriter`` writes; the API reads. Both go through this actor,
-/// which owns the one connection.
+/// which owns the one connection, and take turns on it: a batch's transaction
+/// spans several statements, and a read that ran between them would see the
+/// batch before its commit (see "Turns" below).
 actor HistoryStore {
     static let fileName = "inspector.sqlite"
 
@@ -27,6 +29,12 @@ actor HistoryStore {
     /// many bodies of live rows each segment holds: a segment is deleted when that reaches zero.
     private var segmentsOf: [String: [Int]] = [:]
     private var liveBodies: [Int: Int] = [:]
+    /// Reads under way, whether a batch is being written, batches waiting for their turn, and
+    /// whoever waits for one.
+    private var readers = 0
+    private var writing = false
+    private var writersWaiting = 0
+    private var waitingForTurn: [CheckedContinuation<Void, Never>] = []
 
     private init(connection: SQLiteConnection, threadPool: NIOThreadPool, bodyLog: BodyLog, limits: HistoryLimits) {
         self.connection = connection
@@ -200,6 +208,8 @@ actor HistoryStore {
     @discardableResult
     func write(_ records: [WebhookRecord], forgetting: [String] = []) async throws -> [String] {
         guard !records.isEmpty || !forgetting.isEmpty else { return [] }
+        await self.beginWrite()
+        defer { self.endWrite() }
         // Large bodies go to the log first, outside the transaction: if it then fails, they are
         // bytes no row refers to, removed with their segment.
         let locations = try await self.logBodies(of: records)
@@ -309,6 +319,8 @@ actor HistoryStore {
     /// Newest first, at most `limit`, older than `before` when given
     /// (summaries: the bodies are not read).
     func list(limit: Int, before: String? = nil) async throws -> [WebhookRecord] {
+        await self.beginRead()
+        defer { self.endRead() }
         let columns = Self.summaryColumns
         let rows: [SQLiteRow]
         if let before {
@@ -324,11 +336,17 @@ actor HistoryStore {
 
     /// Every id, oldest first.
     func allIDs() async throws -> [String] {
-        try await self.connection.run("SELECT id FROM webhooks ORDER BY seq ASC").compactMap { $0.column("id")?.string }
+        await self.beginRead()
+        defer { self.endRead() }
+        return try await self.connection.run("SELECT id FROM webhooks ORDER BY seq ASC").compactMap { $0.column("id")?.string }
     }
 
     /// One webhook with its heads and captured bodies.
     func record(id: String) async throws -> WebhookRecord? {
+        // The row and its logged bodies in one turn: a batch between them could evict the row and
+        // delete its segment.
+        await self.beginRead()
+        defer { self.endRead() }
         guard let row = try await self.connection.run("SELECT * FROM webhooks WHERE id = ?1", [.text(id)]).first else {
             return nil
         }
@@ -352,8 +370,49 @@ actor HistoryStore {
 
     /// How many webhooks and stored bytes the history holds.
     func totals() async throws -> (count: Int, bytes: Int) {
+        await self.beginRead()
+        defer { self.endRead() }
         let row = try await self.connection.run("SELECT COUNT(*) AS n, COALESCE(SUM(stored_bytes), 0) AS bytes FROM webhooks").first
         return (row?.column("n")?.integer ?? 0, row?.column("bytes")?.integer ?? 0)
+    }
+
+    // MARK: Turns
+
+    /// Waits until no batch is being written or waiting; reads share their turn with other reads.
+    /// A waiting batch goes before later reads, so a page that keeps reading cannot hold the
+    /// history's writes back.
+    private func beginRead() async {
+        while self.writing || self.writersWaiting > 0 { await self.waitForTurn() }
+        self.readers += 1
+    }
+
+    private func endRead() {
+        self.readers -= 1
+        if self.readers == 0 { self.wakeWaiting() }
+    }
+
+    /// Waits until no read or other batch is under way.
+    private func beginWrite() async {
+        self.writersWaiting += 1
+        while self.writing || self.readers > 0 { await self.waitForTurn() }
+        self.writersWaiting -= 1
+        self.writing = true
+    }
+
+    private func endWrite() {
+        self.writing = false
+        self.wakeWaiting()
+    }
+
+    private func waitForTurn() async {
+        await withCheckedContinuation { self.waitingForTurn.append($0) }
+    }
+
+    /// Everyone waiting looks again; those whose turn it is not wait again.
+    private func wakeWaiting() {
+        let waiting = self.waitingForTurn
+        self.waitingForTurn.removeAll()
+        for continuation in waiting { continuation.resume() }
     }
 
     private static let summaryColumns =

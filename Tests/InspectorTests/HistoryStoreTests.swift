@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import Inspector
@@ -222,4 +223,39 @@ import Testing
         }
         await store.close()
     }
+
+    /// Reads share the writer's one connection. One that ran between a batch's statements saw the
+    /// batch before its commit: a row shown complete that a crash then lost, and, before the
+    /// eviction, more rows than the bound allows. Each read here must see a committed state.
+    @Test func aReadNeverSeesABatchBeforeItsCommit() async throws {
+        let store = try await HistoryStore.open(directory: try Self.directory(), limits: HistoryLimits(maxWebhooks: 40), logger: Self.logger)
+        try await store.write((0..<40).map { Self.record($0) })
+        let done = Flag()
+        let counts = try await withThrowingTaskGroup(of: [Int].self) { group in
+            group.addTask {
+                defer { done.set() }
+                for batch in 1...25 { try await store.write((0..<40).map { Self.record(batch * 40 + $0) }) }
+                return []
+            }
+            group.addTask {
+                var counts: [Int] = []
+                while !done.isSet {
+                    counts.append(try await store.totals().count)
+                    counts.append(try await store.list(limit: 100).count)
+                }
+                return counts
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(!counts.isEmpty)
+        #expect(counts.allSatisfy { $0 == 40 }, "counts seen: \(Set(counts).sorted())")
+        await store.close()
+    }
+}
+
+/// Set once, read from another task.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { self.value.store(true, ordering: .releasing) }
+    var isSet: Bool { self.value.load(ordering: .acquiring) }
 }
