@@ -12,29 +12,26 @@ struct CaptureObserver: WebhookObserver {
     let captureLimit: Int
 
     func webhookStarted(_ head: ObservedRequestHead) -> any WebhookExchangeObserver {
-        let record = WebhookRecord(
-            id: WebhookID.next(),
+        let exchange = CapturedExchange(
+            head: head,
             time: Int64((Date().timeIntervalSince1970 * 1000).rounded()),
-            method: head.method,
-            path: head.path.isEmpty ? "/" : head.path,
-            requestHeaders: head.headers,
-            requestBody: CapturedBody.empty,
-            replayOf: head.replayOf,
-            deliveryID: head.replayOf == nil ? head.deliveryID : nil,
-            state: .inProgress
+            captureLimit: self.captureLimit,
+            writer: self.writer
         )
-        let exchange = CapturedExchange(record: record, captureLimit: self.captureLimit, writer: self.writer)
         self.writer.track(exchange)
         return exchange
     }
 }
 
 /// One exchange being captured. The data path's calls only update memory
-/// under a lock; ``HistoryWriter`` takes a ``snapshot()`` when it writes.
+/// under a lock, keeping the heads as the data path's own values; ``HistoryWriter``
+/// takes a ``snapshot()`` when it writes, and the record (with the heads turned
+/// into ``HeaderField`` lists) is built then, on the writer's side.
 final class CapturedExchange: WebhookExchangeObserver {
     private struct State {
-        var record: WebhookRecord
         var request: BodyCapture
+        var status: Int?
+        var responseHeaders: (any ObservedHeaders)?
         var response: BodyCapture?
         var elapsed: Duration?
         var error: String?
@@ -54,26 +51,31 @@ final class CapturedExchange: WebhookExchangeObserver {
     }
 
     let id: String
+    private let head: ObservedRequestHead
+    /// Milliseconds since 1970 when the head arrived.
+    private let time: Int64
     private let started = ContinuousClock.now
     private let writer: HistoryWriter
     private let state: Mutex<State>
 
-    init(record: WebhookRecord, captureLimit: Int, writer: HistoryWriter) {
-        self.id = record.id
+    init(head: ObservedRequestHead, time: Int64, captureLimit: Int, writer: HistoryWriter) {
+        self.id = WebhookID.next()
+        self.head = head
+        self.time = time
         self.writer = writer
-        let request = BodyCapture(limit: captureLimit, expected: BodyCapture.declaredLength(record.requestHeaders))
-        self.state = Mutex(State(record: record, request: request))
+        self.state = Mutex(State(request: BodyCapture(limit: captureLimit, expected: head.headers.declaredLength)))
     }
 
     func requestBody(_ chunk: ByteBuffer) {
         self.state.withLock { $0.request.append(chunk) }
     }
 
-    func responseHead(status: Int, headers: [HeaderField]) {
+    func responseHead(status: Int, headers: any ObservedHeaders) {
+        let expected = headers.declaredLength
         self.state.withLock { state in
-            state.record.status = status
-            state.record.responseHeaders = headers
-            state.response = BodyCapture(limit: state.request.limit, expected: BodyCapture.declaredLength(headers))
+            state.status = status
+            state.responseHeaders = headers
+            state.response = BodyCapture(limit: state.request.limit, expected: expected)
         }
     }
 
@@ -103,20 +105,38 @@ final class CapturedExchange: WebhookExchangeObserver {
         self.state.withLock { Self.weight($0) }
     }
 
-    /// The record as it stands: complete once the exchange has ended, else its start.
+    /// The record as it stands: complete once the exchange has ended, else its start. Only what
+    /// the data path wrote is copied under the lock; the record is built after it.
     func snapshot() -> Snapshot {
-        self.state.withLock { state in
-            guard let elapsed = state.elapsed else {
-                return Snapshot(record: state.record, complete: false, rowWritten: state.rowWritten)
-            }
-            var record = state.record
-            record.requestBody = state.request.finish()
-            record.responseBody = state.response?.finish()
-            record.error = state.error
-            record.durationMilliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-            record.state = .complete
-            return Snapshot(record: record, complete: true, rowWritten: state.rowWritten)
+        typealias End = (status: Int?, headers: (any ObservedHeaders)?, request: CapturedBody, response: CapturedBody?, error: String?, elapsed: Duration)
+        // The bodies are read only once the exchange has ended: a copy taken while the data path
+        // still appends would make its next append copy the kept bytes, on the event loop.
+        let (end, rowWritten) = self.state.withLock { state -> (End?, Bool) in
+            guard let elapsed = state.elapsed else { return (nil, state.rowWritten) }
+            let end = (state.status, state.responseHeaders, state.request.finish(), state.response?.finish(), state.error, elapsed)
+            return (end, state.rowWritten)
         }
+        let requestHeaders = self.head.headers.headerFields
+        var record = WebhookRecord(
+            id: self.id,
+            time: self.time,
+            method: self.head.method,
+            path: self.head.path.isEmpty ? "/" : self.head.path,
+            requestHeaders: requestHeaders,
+            requestBody: CapturedBody.empty,
+            replayOf: self.head.replayOf,
+            deliveryID: self.head.replayOf == nil ? requestHeaders.deliveryID : nil,
+            state: .inProgress
+        )
+        guard let end else { return Snapshot(record: record, complete: false, rowWritten: rowWritten) }
+        record.status = end.status
+        record.responseHeaders = end.headers?.headerFields
+        record.requestBody = end.request
+        record.responseBody = end.response
+        record.error = end.error
+        record.durationMilliseconds = Double(end.elapsed.components.seconds) * 1000 + Double(end.elapsed.components.attoseconds) / 1e15
+        record.state = .complete
+        return Snapshot(record: record, complete: true, rowWritten: rowWritten)
     }
 
     /// The writer is writing its start: a later drop must delete the row. Returns whether it has

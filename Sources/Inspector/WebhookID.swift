@@ -11,23 +11,26 @@ import Synchronization
 enum WebhookID {
     private static let prefix: UInt64 = UInt64.random(in: .min ... .max)
     private static let counter = Atomic<UInt64>(UInt64.random(in: 0...(1 << 32)))
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
-
     static func next() -> String {
         let count = Self.counter.wrappingAdd(1, ordering: .relaxed).newValue
         // Version 4 in the high nibble of byte 6, variant 10xx in the high bits of byte 8.
         let high = (Self.prefix & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000
         let low = (count & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
-        var text = [UInt8](repeating: UInt8(ascii: "-"), count: 36)
-        var position = 0
-        for word in [high, low] {
-            for shift in stride(from: 60, through: 0, by: -4) {
-                // Skip the dashes the array starts with.
-                if position == 8 || position == 13 || position == 18 || position == 23 { position += 1 }
-                text[position] = Self.digits[Int((word >> UInt64(shift)) & 0xF)]
-                position += 1
+        // Written straight into the string's storage: no array, no second copy.
+        return String(unsafeUninitializedCapacity: 36) { text in
+            var position = 0
+            for word in [high, low] {
+                for shift in stride(from: 60, through: 0, by: -4) {
+                    if position == 8 || position == 13 || position == 18 || position == 23 {
+                        text[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    let digit = UInt8(truncatingIfNeeded: (word >> UInt64(shift)) & 0xF)
+                    text[position] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+                    position += 1
+                }
             }
+            return position
         }
-        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -1,4 +1,6 @@
+public import HTTPTypes
 public import NIOCore
+public import NIOHTTP1
 
 /// The one seam between the client's data path and the inspector: it sees
 /// each webhook's exchange with the local app as it streams (request head,
@@ -20,8 +22,9 @@ public protocol WebhookExchangeObserver: Sendable {
     var id: String { get }
     /// One chunk of the request body, in order, as it is sent to the local app.
     func requestBody(_ chunk: ByteBuffer)
-    /// The local app's (or the tunnel's own error) response head.
-    func responseHead(status: Int, headers: [HeaderField])
+    /// The local app's (or the tunnel's own error) response head. `headers` are the data path's
+    /// own; the inspector reads them off the event loop.
+    func responseHead(status: Int, headers: any ObservedHeaders)
     /// One chunk of the response body, in order, as it goes back to the sender.
     func responseBody(_ chunk: ByteBuffer)
     /// The exchange ended; `error` is set when it did not end normally
@@ -40,14 +43,65 @@ public struct HeaderField: Sendable, Hashable {
     }
 }
 
+extension WebhookExchangeObserver {
+    public func responseHead(status: Int, headers: [HeaderField]) {
+        self.responseHead(status: status, headers: headers as any ObservedHeaders)
+    }
+}
+
+/// A head's fields as the data path holds them (swift-http-types' `HTTPFields`, NIO's
+/// `HTTPHeaders`, or a list). The capture keeps the value as it is, a reference to storage
+/// the data path already built, and turns it into ``HeaderField``s only when the history's
+/// writer reads the exchange, off the event loop (docs/inspector.md, "Cost").
+public protocol ObservedHeaders: Sendable {
+    /// Every field in order, names in their case, repeats kept.
+    var headerFields: [HeaderField] { get }
+    /// The `Content-Length`, if there is exactly one and it is a number: what the capture
+    /// reserves for the body it keeps.
+    var declaredLength: Int? { get }
+}
+
+extension Array: ObservedHeaders where Element == HeaderField {
+    public var headerFields: [HeaderField] { self }
+    public var declaredLength: Int? { BodyCapture.declaredLength(self) }
+}
+
+extension HTTPFields: ObservedHeaders {
+    public var headerFields: [HeaderField] { self.map { HeaderField($0.name.rawName, $0.value) } }
+    public var declaredLength: Int? {
+        var found: Int?
+        for field in self where field.name == .contentLength {
+            guard found == nil, let length = Int(field.value), length >= 0 else { return nil }
+            found = length
+        }
+        return found
+    }
+}
+
+extension HTTPHeaders: ObservedHeaders {
+    public var headerFields: [HeaderField] { self.map { HeaderField($0.name, $0.value) } }
+    public var declaredLength: Int? {
+        let values = self["Content-Length"]
+        guard values.count == 1, let length = Int(values[0]), length >= 0 else { return nil }
+        return length
+    }
+}
+
 /// What the observer learns when a webhook starts.
 public struct ObservedRequestHead: Sendable {
     public var method: String
     /// Path and query after the channel (`/github?x=1`).
     public var path: String
-    public var headers: [HeaderField]
+    public var headers: any ObservedHeaders
     /// The webhook this one replays, if it is a replay.
     public var replayOf: String?
+
+    public init(method: String, path: String, headers: some ObservedHeaders, replayOf: String? = nil) {
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.replayOf = replayOf
+    }
 
     public init(method: String, path: String, headers: [HeaderField], replayOf: String? = nil) {
         self.method = method
@@ -55,10 +109,12 @@ public struct ObservedRequestHead: Sendable {
         self.headers = headers
         self.replayOf = replayOf
     }
+}
 
+extension [HeaderField] {
     /// The server's delivery id for a webhook it queued while the client was away.
     var deliveryID: String? {
-        self.headers.first { $0.isNamed("x-webhook-delivery-id") }?.value
+        self.first { $0.isNamed("x-webhook-delivery-id") }?.value
     }
 }
 

@@ -170,7 +170,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
             ObservedRequestHead(
                 method: self.head.method,
                 path: self.head.target,
-                headers: self.head.headerFields.map { HeaderField($0.name.rawName, $0.value) }
+                headers: self.head.headerFields
             )
         )
         if let pool = self.pool {
@@ -506,7 +506,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         self.timeout?.cancel()
         guard case .waitingForHead = self.answer, self.abandoned == nil else { return }
         self.summary.status = Int(head.status.code)
-        self.observed?.responseHead(status: self.summary.status, headers: head.headers.map { HeaderField($0.name, $0.value) })
+        self.observed?.responseHead(status: self.summary.status, headers: head.headers)
         self.answer = .streaming(held: nil, paused: nil)
         let fields = LocalForwarder.fields(head.headers).endToEnd
         self.handler.writeHead(ResponseHead(status: self.summary.status, headerFields: fields), endStream: false, on: self.id)

@@ -136,7 +136,7 @@ struct LocalForwarder: Sendable {
             return (exchange.id, summary)
         }
         summary.status = Int(response.status.code)
-        exchange.responseHead(status: summary.status, headers: response.headers.map { HeaderField($0.name, $0.value) })
+        exchange.responseHead(status: summary.status, headers: response.headers)
         do {
             for try await chunk in response.body {
                 exchange.responseBody(chunk)
@@ -153,7 +153,7 @@ struct LocalForwarder: Sendable {
     static func observeError(status: Int, message: String, on exchange: (any WebhookExchangeObserver)?) {
         guard let exchange else { return }
         let body = Self.errorBody(message)
-        exchange.responseHead(status: status, headers: Self.errorHeaders(body).map { HeaderField($0.name.rawName, $0.value) })
+        exchange.responseHead(status: status, headers: Self.errorHeaders(body))
         exchange.responseBody(body)
         exchange.finished(error: message)
     }

@@ -107,7 +107,7 @@ final class RecordingObserver: WebhookObserver {
         let observer: RecordingObserver
         var id: String { "recorded" }
         func requestBody(_ chunk: ByteBuffer) { self.observer.record("requestBody", bytes: chunk.readableBytes) }
-        func responseHead(status: Int, headers: [HeaderField]) { self.observer.record("responseHead \(status)") }
+        func responseHead(status: Int, headers: any ObservedHeaders) { self.observer.record("responseHead \(status)") }
         func responseBody(_ chunk: ByteBuffer) { self.observer.record("responseBody", bytes: chunk.readableBytes) }
         func finished(error: String?) { self.observer.record("finished \(error ?? "ok")") }
     }
