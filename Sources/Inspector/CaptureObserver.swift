@@ -108,7 +108,9 @@ final class CapturedExchange: WebhookExchangeObserver {
     /// The record as it stands: complete once the exchange has ended, else its start. Only what
     /// the data path wrote is copied under the lock; the record is built after it.
     func snapshot() -> Snapshot {
-        typealias End = (status: Int?, headers: (any ObservedHeaders)?, request: CapturedBody, response: CapturedBody?, error: String?, elapsed: Duration)
+        typealias End = (
+            status: Int?, headers: (any ObservedHeaders)?, request: CapturedBody, response: CapturedBody?, error: String?, elapsed: Duration
+        )
         // The bodies are read only once the exchange has ended: a copy taken while the data path
         // still appends would make its next append copy the kept bytes, on the event loop.
         let (end, rowWritten) = self.state.withLock { state -> (End?, Bool) in
