@@ -50,7 +50,9 @@ final class CapturedExchange: WebhookExchangeObserver {
         var rowWritten: Bool
     }
 
-    let id: String
+    /// The id's serial: its text is made only when asked for, off the event loop.
+    private let serial = WebhookID.nextSerial()
+    var id: String { WebhookID.string(self.serial) }
     private let head: ObservedRequestHead
     /// Milliseconds since 1970 when the head arrived.
     private let time: Int64
@@ -59,7 +61,6 @@ final class CapturedExchange: WebhookExchangeObserver {
     private let state: Mutex<State>
 
     init(head: ObservedRequestHead, time: Int64, captureLimit: Int, writer: HistoryWriter) {
-        self.id = WebhookID.next()
         self.head = head
         self.time = time
         self.writer = writer

@@ -15,15 +15,15 @@ import Synchronization
 /// A batch never carries more than the history keeps: webhooks that would be evicted by the same
 /// transaction are dropped before it, never written (under a flood the history keeps the newest,
 /// whether or not they were written first). The store runs at the lowest priority, so under a load
-/// that keeps every core busy the writer falls behind. What waits stays bounded: once twice the
-/// history's count of exchanges, or twice its byte bound (at most `pendingByteLimit` in all) of
-/// ended ones, waits, the oldest waiting are dropped down to what the history's bounds would keep
-/// anyway. A dropped webhook whose start was already written is removed with the next batch, so no
+/// that keeps every core busy the writer falls behind. What waits stays bounded: at most the
+/// history's count of exchanges started since the last batch wait (one more drops the oldest), and
+/// once twice its byte bound (at most `pendingByteLimit` in all) of ended ones waits, the oldest
+/// waiting are dropped down to what the history's bounds would keep anyway. A dropped webhook whose start was already written is removed with the next batch, so no
 /// row stays "in progress".
 final class HistoryWriter: Sendable {
     private struct State {
-        /// Exchanges started since the last batch, oldest first.
-        var started: [CapturedExchange] = []
+        /// Exchanges started since the last batch, oldest first; at most the history's count.
+        var started = CircularBuffer<CapturedExchange>()
         /// Exchanges whose start a batch wrote and whose end none has yet, oldest first.
         var open: [CapturedExchange] = []
         /// Dropped webhooks whose row was written in progress: removed with the next batch.
@@ -56,17 +56,24 @@ final class HistoryWriter: Sendable {
     }
 
     /// Takes a started exchange. Never blocks; wakes the writer for the first since its last batch.
+    ///
+    /// Only the newest of the history's count can be written by the next batch, so when one more
+    /// waits, the oldest waiting is dropped at once: one per webhook under a flood. Dropping a
+    /// thousand at a time (as a cut did) freed their memory in a burst on the event loop, more
+    /// than the allocator's per-thread cache takes back, and every later allocation of that size
+    /// took its slow path (docs/inspector.md, "Cost").
     func track(_ exchange: CapturedExchange) {
-        let first = self.state.withLock { state -> Bool in
-            guard !state.finished else { return false }
+        let (first, dropped) = self.state.withLock { state -> (Bool, CapturedExchange?) in
+            guard !state.finished else { return (false, nil) }
             state.started.append(exchange)
-            // Twice the bound before a cut, so the cut's cost is spread over many webhooks.
-            let (maxWebhooks, keptBytes) = self.kept
-            if state.started.count >= 2 * max(maxWebhooks, 1) {
-                self.cut(&state, keeping: maxWebhooks, bytes: keptBytes)
-            }
-            return state.started.count == 1
+            guard state.started.count > max(self.kept.webhooks, 1) else { return (state.started.count == 1, nil) }
+            let oldest = state.started.removeFirst()
+            if oldest.drop() { state.forgotten.append(oldest.id) }
+            state.dropped += 1
+            return (false, oldest)
         }
+        // Released here, after the lock.
+        withExtendedLifetime(dropped) {}
         if first { self.wake.yield() }
     }
 
@@ -91,23 +98,30 @@ final class HistoryWriter: Sendable {
     /// Keeps the newest `keeping` started exchanges within `bytes`; the rest are dropped.
     private func cut(_ state: inout State, keeping: Int, bytes: Int) {
         let (first, keptBytes) = Self.newest(of: state.started, keeping: keeping, bytes: bytes)
-        guard first > 0 else { return }
+        let count = state.started.distance(from: state.started.startIndex, to: first)
+        guard count > 0 else { return }
         for exchange in state.started[..<first] where exchange.drop() { state.forgotten.append(exchange.id) }
-        state.dropped += first
-        state.started.removeFirst(first)
+        state.dropped += count
+        state.started.removeFirst(count)
         self.endedBytes.store(keptBytes, ordering: .relaxed)
     }
 
     /// Where the newest of `exchanges` that fit `keeping` webhooks and `bytes` (by what each keeps
     /// so far; the newest always fits) begin, and what they weigh.
-    private static func newest(of exchanges: [CapturedExchange], keeping: Int, bytes: Int) -> (first: Int, bytes: Int) {
+    private static func newest<Exchanges: BidirectionalCollection<CapturedExchange>>(
+        of exchanges: Exchanges,
+        keeping: Int,
+        bytes: Int
+    ) -> (first: Exchanges.Index, bytes: Int) {
         var keptBytes = 0
         var first = exchanges.endIndex
-        while first > exchanges.startIndex, exchanges.endIndex - first < keeping {
-            let weight = exchanges[first - 1].weight
-            if first < exchanges.endIndex, keptBytes + weight > bytes { break }
+        var count = 0
+        while first > exchanges.startIndex, count < keeping {
+            let weight = exchanges[exchanges.index(before: first)].weight
+            if count > 0, keptBytes + weight > bytes { break }
             keptBytes += weight
-            first -= 1
+            first = exchanges.index(before: first)
+            count += 1
         }
         return (first, keptBytes)
     }
@@ -166,7 +180,7 @@ final class HistoryWriter: Sendable {
                 state.started.removeAll(keepingCapacity: true)
                 state.flushes.removeAll()
             }
-            return (state.open + state.started, state.flushes)
+            return (state.open + Array(state.started), state.flushes)
         }
         self.endedBytes.store(0, ordering: .relaxed)
         // What the transaction would evict at once is not written at all, nor read: the newest

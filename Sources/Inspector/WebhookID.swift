@@ -12,7 +12,16 @@ enum WebhookID {
     private static let prefix: UInt64 = UInt64.random(in: .min ... .max)
     private static let counter = Atomic<UInt64>(UInt64.random(in: 0...(1 << 32)))
     static func next() -> String {
-        let count = Self.counter.wrappingAdd(1, ordering: .relaxed).newValue
+        Self.string(Self.nextSerial())
+    }
+
+    /// A number that stands for the next id: the capture takes it on the event loop and the id's
+    /// text is made from it later, by whoever first asks (usually the history's writer).
+    static func nextSerial() -> UInt64 {
+        Self.counter.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    static func string(_ count: UInt64) -> String {
         // Version 4 in the high nibble of byte 6, variant 10xx in the high bits of byte 8.
         let high = (Self.prefix & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000
         let low = (count & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000

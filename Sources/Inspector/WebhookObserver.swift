@@ -81,9 +81,13 @@ extension HTTPFields: ObservedHeaders {
 extension HTTPHeaders: ObservedHeaders {
     public var headerFields: [HeaderField] { self.map { HeaderField($0.name, $0.value) } }
     public var declaredLength: Int? {
-        let values = self["Content-Length"]
-        guard values.count == 1, let length = Int(values[0]), length >= 0 else { return nil }
-        return length
+        // Not `self["Content-Length"]`: that builds an array of the values, for every answer.
+        var found: Int?
+        for (name, value) in self where HeaderField.isNamed(name, "content-length") {
+            guard found == nil, let length = Int(value), length >= 0 else { return nil }
+            found = length
+        }
+        return found
     }
 }
 
@@ -123,7 +127,12 @@ extension HeaderField {
     /// without building a lower-cased copy: the capture asks this of every header of every
     /// webhook, on the event loop.
     func isNamed(_ lowercased: String) -> Bool {
-        let name = self.name.utf8
+        Self.isNamed(self.name, lowercased)
+    }
+
+    /// Whether `name` is `lowercased` (given in lower case), ignoring ASCII case.
+    static func isNamed(_ name: String, _ lowercased: String) -> Bool {
+        let name = name.utf8
         guard name.count == lowercased.utf8.count else { return false }
         return zip(name, lowercased.utf8).allSatisfy { byte, wanted in
             (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == wanted
