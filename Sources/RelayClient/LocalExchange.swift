@@ -164,7 +164,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
     private func start() {
         if !self.requestEnded {
             // A large upload may come a widened window at a time (docs/protocol.md, "Flow control").
-            self.handler.widenReceiveWindow(on: self.id, forBodyOf: self.head.headerFields[.contentLength].flatMap { Int($0) })
+            self.handler.widenReceiveWindow(on: self.id, forBodyOf: self.head.headerFields.value(of: .contentLength).flatMap { Int($0) })
         }
         self.observed = self.forwarder.observer?.webhookStarted(
             ObservedRequestHead(
@@ -186,9 +186,9 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         let body: HTTPClient.Body?
         if self.requestEnded {
             body = nil
-            if self.head.headerFields[.contentLength] != nil { headers.replaceOrAdd(name: "Content-Length", value: "0") }
+            if self.head.headerFields.contains(.contentLength) { headers.replaceOrAdd(name: "Content-Length", value: "0") }
         } else {
-            let length = self.head.headerFields[.contentLength].flatMap(Int64.init)
+            let length = self.head.headerFields.value(of: .contentLength).flatMap(Int64.init)
             body = .stream(contentLength: length) { writer in
                 // AsyncHTTPClient calls this on the task's loop, which is ours; hop if it ever is not.
                 if self.eventLoop.inEventLoop { return self.streamBody(to: writer) }
@@ -272,7 +272,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         if !headers.contains(name: "Host"), let pool = self.pool { headers.add(name: "Host", value: pool.target.hostHeader) }
         let uri = LocalForwarder.join(origin: "", basePath: self.forwarder.basePath, suffix: self.head.target)
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: self.head.method), uri: uri, headers: headers)
-        let declared = self.head.headerFields[.contentLength]
+        let declared = self.head.headerFields.value(of: .contentLength)
         switch self.upload {
         case .waiting(let chunks) where self.requestEnded:
             // All of it is here: one flush, with its length.
@@ -630,6 +630,6 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         guard !self.reported else { return }
         self.reported = true
         self.task = nil
-        self.report(self.summary, ContinuousClock.now - self.started, self.head.headerFields[OfflineQueueHeaders.deliveryID])
+        self.report(self.summary, ContinuousClock.now - self.started, self.head.headerFields.value(of: OfflineQueueHeaders.deliveryID))
     }
 }

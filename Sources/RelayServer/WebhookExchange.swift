@@ -91,7 +91,7 @@ final class WebhookExchange {
             self.timedOut()
         }
         self.hasBody = hasBody
-        if hasBody, let expect = self.head.headerFields[.expect], expect.lowercased() == "100-continue" {
+        if hasBody, let expect = self.head.headerFields.value(of: .expect), expect.lowercased() == "100-continue" {
             // curl and other clients wait (a second, for curl) for this before sending a large body.
             self.handler.write(.head(HTTPResponse(status: .continue)))
             self.handler.flush()
@@ -441,7 +441,7 @@ extension WebhookExchange {
         func tunnelStream(_ id: UInt32, didReceive part: StreamPart) {
             if case .responseHead(let head, endStream: false) = part {
                 // A large answer (a download) may come a widened window at a time.
-                self.tunnel?.widenReceiveWindow(on: id, forBodyOf: head.headerFields[.contentLength].flatMap { Int($0) })
+                self.tunnel?.widenReceiveWindow(on: id, forBodyOf: head.headerFields.value(of: .contentLength).flatMap { Int($0) })
             }
             self.toExchange { $0.received(part) }
         }

@@ -152,8 +152,8 @@ struct WebhookForwarder: Sendable {
     }
 
     static func hasBody(_ fields: HTTPFields) -> Bool {
-        if fields[.transferEncoding] != nil { return true }
-        if let length = fields[.contentLength] { return length != "0" }
+        if fields.contains(.transferEncoding) { return true }
+        if let length = fields.value(of: .contentLength) { return length != "0" }
         return false
     }
 

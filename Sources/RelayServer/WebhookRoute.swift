@@ -1,6 +1,7 @@
 import HTTPTypes
 import Logging
 import NIOCore
+import TunnelProtocol
 import TunnelTransport
 
 /// Decides, from a request's head alone, whether `WebhookChannelHandler` delivers it on the event
@@ -29,10 +30,10 @@ struct WebhookRoute: Sendable {
         let (path, query) = Self.split(fullPath)
         guard let target = WebhookForwarder.parseTarget(path: path, query: query),
             ChannelID.isCanonical(target.channelID),
-            head.headerFields[.upgrade] == nil,
+            !head.headerFields.contains(.upgrade),
             let tunnel = self.registry.liveTunnel(target.channelID)
         else { return nil }
-        if let length = head.headerFields[.contentLength] {
+        if let length = head.headerFields.value(of: .contentLength) {
             guard let declared = Int(length), declared <= self.configuration.maxBodySize else { return nil }
         }
         let fromPeer = PeerHop.isFromPeer(head.headerFields, internalToken: self.configuration.internalToken)
