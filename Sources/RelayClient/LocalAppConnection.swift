@@ -105,14 +105,30 @@ final class LocalAppConnection: ChannelDuplexHandler, @unchecked Sendable {
         return promise.futureResult
     }
 
-    func writeEnd() -> EventLoopFuture<Void> {
+    /// A chunk no one waits for: no promise (a future per chunk was a visible share of a small
+    /// webhook's cost; docs/performance.md).
+    func writeBody(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
         guard let context = self.context else {
-            return self.failedFuture()
+            promise?.fail(self.failure ?? Closed())
+            return
+        }
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+    }
+
+    func writeEnd() -> EventLoopFuture<Void> {
+        let promise = self.eventLoop.makePromise(of: Void.self)
+        self.writeEnd(promise: promise)
+        return promise.futureResult
+    }
+
+    /// The request's end; `promise` (if any) completes when it is written.
+    func writeEnd(promise: EventLoopPromise<Void>?) {
+        guard let context = self.context else {
+            promise?.fail(self.failure ?? Closed())
+            return
         }
         self.requestComplete = true
-        let promise = context.eventLoop.makePromise(of: Void.self)
         context.write(self.wrapOutboundOut(.end(nil)), promise: promise)
-        return promise.futureResult
     }
 
     func flush() {

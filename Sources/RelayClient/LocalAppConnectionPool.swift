@@ -70,12 +70,18 @@ final class LocalAppConnectionPool: @unchecked Sendable {
         Self.pools.value(on: eventLoop, for: target) { LocalAppConnectionPool(eventLoop: eventLoop, target: target) }
     }
 
+    /// An idle connection, if there is one.
+    func idleConnection() -> LocalAppConnection? {
+        while let connection = self.idle.popLast() {
+            if connection.isIdle { return connection }
+        }
+        return nil
+    }
+
     /// An idle connection (unless `fresh`), else a new one.
     func connection(fresh: Bool = false) -> EventLoopFuture<LocalAppConnection> {
-        if !fresh {
-            while let connection = self.idle.popLast() {
-                if connection.isIdle { return self.eventLoop.makeSucceededFuture(connection) }
-            }
+        if !fresh, let connection = self.idleConnection() {
+            return self.eventLoop.makeSucceededFuture(connection)
         }
         let connection = LocalAppConnection(eventLoop: self.eventLoop)
         connection.pool = self

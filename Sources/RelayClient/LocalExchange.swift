@@ -234,6 +234,11 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
 
     private func callApp(_ pool: LocalAppConnectionPool, fresh: Bool = false) {
         guard case .waitingForHead = self.answer, self.abandoned == nil else { return }
+        // An idle connection is used at once, with no future.
+        if !fresh, let connection = pool.idleConnection() {
+            self.send(on: connection)
+            return
+        }
         pool.connection(fresh: fresh).whenComplete { result in
             switch result {
             case .success(let connection):
@@ -302,12 +307,14 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
     /// Writes a whole request in one flush; its credit goes back once it is written.
     private func write(_ head: HTTPRequestHead, _ body: CircularBuffer<ByteBuffer>, to connection: LocalAppConnection) {
         connection.writeHead(head)
-        for chunk in body { _ = connection.writeBody(chunk) }
-        let written = connection.writeEnd()
-        connection.flush()
+        for chunk in body { connection.writeBody(chunk, promise: nil) }
         let count = body.reduce(0) { $0 + $1.readableBytes }
-        guard count > 0 else { return }
-        written.whenSuccess {
+        // Only a body's credit waits for the write.
+        let written = count > 0 ? self.eventLoop.makePromise(of: Void.self) : nil
+        connection.writeEnd(promise: written)
+        connection.flush()
+        guard let written else { return }
+        written.futureResult.whenSuccess {
             guard !self.credited else { return }
             self.credited = true
             self.handler.consume(count, on: self.id)
@@ -389,7 +396,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         self.requestEnded = true
         if case .sending(let connection) = self.upload {
             self.upload = .finished
-            _ = connection.writeEnd()
+            connection.writeEnd(promise: nil)
             connection.flush()
             return
         }
