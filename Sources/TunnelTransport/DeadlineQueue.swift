@@ -18,6 +18,12 @@ public final class DeadlineQueue {
         Self.queues.value(on: eventLoop, for: 0) { DeadlineQueue(eventLoop: eventLoop) }
     }
 
+    /// The queue of `eventLoop` for timeouts of `length` only, so adding one is always O(1) however
+    /// many of another length wait (a connection's idle and head limits, say).
+    public static func on(_ eventLoop: any EventLoop, for length: TimeAmount) -> DeadlineQueue {
+        Self.queues.value(on: eventLoop, for: Int(max(length.nanoseconds, 1))) { DeadlineQueue(eventLoop: eventLoop) }
+    }
+
     /// One timeout; ``cancel()`` it when the work ends first.
     public final class Timeout {
         fileprivate let deadline: NIODeadline
@@ -34,7 +40,7 @@ public final class DeadlineQueue {
         public func cancel() {
             guard self.action != nil else { return }
             self.action = nil
-            self.queue.dropCancelledHeads()
+            self.queue.cancelled()
         }
     }
 
@@ -44,6 +50,8 @@ public final class DeadlineQueue {
     private var timer: Scheduled<Void>?
     /// When the armed timer fires.
     private var armedFor: NIODeadline?
+    /// Cancelled timeouts still in `timeouts`.
+    private var cancelledCount = 0
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -70,8 +78,25 @@ public final class DeadlineQueue {
     /// How many timeouts are waiting, cancelled or not (for tests).
     var count: Int { self.timeouts.count }
 
+    /// A cancelled timeout leaves the queue at once when it is the earliest (work that ends in
+    /// order), else when it becomes so. Behind one long wait (an idle connection's, a slow
+    /// webhook's) the cancelled pile up, so when they are more than half of a queue of some size
+    /// the queue is rebuilt without them: memory stays within twice what is live.
+    private func cancelled() {
+        self.cancelledCount += 1
+        self.dropCancelledHeads()
+        guard self.cancelledCount > 64, self.cancelledCount * 2 > self.timeouts.count else { return }
+        var live = CircularBuffer<Timeout>(initialCapacity: self.timeouts.count - self.cancelledCount)
+        for timeout in self.timeouts where timeout.action != nil { live.append(timeout) }
+        self.timeouts = live
+        self.cancelledCount = 0
+    }
+
     private func dropCancelledHeads() {
-        while let first = self.timeouts.first, first.action == nil { self.timeouts.removeFirst() }
+        while let first = self.timeouts.first, first.action == nil {
+            self.timeouts.removeFirst()
+            self.cancelledCount -= 1
+        }
     }
 
     /// Makes sure a timer fires no later than the earliest deadline. A timer already armed for an
@@ -91,7 +116,10 @@ public final class DeadlineQueue {
         let now = self.eventLoop.now
         while let first = self.timeouts.first, first.deadline <= now {
             self.timeouts.removeFirst()
-            guard let action = first.action else { continue }
+            guard let action = first.action else {
+                self.cancelledCount -= 1
+                continue
+            }
             first.action = nil
             action()
         }

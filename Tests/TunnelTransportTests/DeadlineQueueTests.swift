@@ -68,4 +68,33 @@ struct DeadlineQueueTests {
         #expect(DeadlineQueue.on(first) === DeadlineQueue.on(first))
         #expect(DeadlineQueue.on(first) !== DeadlineQueue.on(second))
     }
+
+    @Test("Behind one long wait, cancelled timeouts do not pile up; the waiting one still runs")
+    func cancelledBehindALongWaitAreCompacted() {
+        let loop = EmbeddedEventLoop()
+        let queue = DeadlineQueue.on(loop, for: .seconds(120))
+        let fired = Fired()
+        // An idle connection's limit, never cancelled, at the head.
+        _ = queue.schedule(in: .seconds(120)) { fired.names.append("idle") }
+        // Busy connections arm and cancel the same limit for every request.
+        var live: [DeadlineQueue.Timeout] = []
+        for index in 0..<10_000 {
+            let timeout = queue.schedule(in: .seconds(120)) { fired.names.append("busy") }
+            if index % 100 == 0 { live.append(timeout) } else { timeout.cancel() }
+            #expect(queue.count <= 2 * (live.count + 1) + 64 + 1)
+        }
+        #expect(queue.count <= 2 * (live.count + 1) + 64)
+        for timeout in live { timeout.cancel() }
+        loop.advanceTime(by: .seconds(120))
+        #expect(fired.names == ["idle"])
+        #expect(queue.count == 0)
+    }
+
+    @Test("A loop has one queue per timeout length, besides its default one")
+    func onePerLength() {
+        let loop = EmbeddedEventLoop()
+        #expect(DeadlineQueue.on(loop, for: .seconds(10)) === DeadlineQueue.on(loop, for: .seconds(10)))
+        #expect(DeadlineQueue.on(loop, for: .seconds(10)) !== DeadlineQueue.on(loop, for: .seconds(120)))
+        #expect(DeadlineQueue.on(loop, for: .seconds(10)) !== DeadlineQueue.on(loop))
+    }
 }
