@@ -34,14 +34,17 @@ struct WebhookForwarder: Sendable {
     }
 
     static func parseTarget(path: String, query: String?) -> Target? {
-        let prefix = "/webhook/"
-        guard path.hasPrefix(prefix) else { return nil }
-        let remainder = path.dropFirst(prefix.count)
-        let id = remainder.prefix { $0 != "/" }
-        guard !id.isEmpty else { return nil }
-        var suffix = String(remainder.dropFirst(id.count))
+        // As bytes: a path is ASCII on the wire, and Character-wise slicing (grapheme breaking)
+        // was 2.4 % of the server's samples, once per webhook (docs/performance.md).
+        let bytes = path.utf8
+        let prefix = "/webhook/".utf8
+        guard bytes.starts(with: prefix) else { return nil }
+        let idStart = bytes.index(bytes.startIndex, offsetBy: prefix.count)
+        let idEnd = bytes[idStart...].firstIndex(of: UInt8(ascii: "/")) ?? bytes.endIndex
+        guard idStart < idEnd else { return nil }
+        var suffix = String(path[idEnd...])
         if let query { suffix += "?\(query)" }
-        return Target(channelID: String(id), suffix: suffix)
+        return Target(channelID: String(path[idStart..<idEnd]), suffix: suffix)
     }
 
     func respond(to request: Request, target: Target, writer: consuming ResponseWriter, channel: any Channel) async throws {
