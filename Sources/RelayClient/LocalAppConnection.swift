@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import TunnelTransport
 
 /// What a ``LocalAppConnection`` tells the exchange it serves, always on the connection's loop.
 protocol LocalAppConnectionDelegate: AnyObject {
@@ -40,7 +41,10 @@ final class LocalAppConnection: ChannelDuplexHandler, @unchecked Sendable {
     /// Where an idle connection goes back; `nil` for a connection outside any pool (tests).
     weak var pool: LocalAppConnectionPool?
     /// Closes the connection when it stayed idle too long.
-    var idleTimer: Scheduled<Void>?
+    /// The pool's limit on how long it stays idle: a `DeadlineQueue` timeout, armed at each
+    /// release and cancelled at the next request (a NIO scheduled task for that was 2.5 % of a
+    /// busy client's samples; docs/performance.md).
+    var idleTimer: DeadlineQueue.Timeout?
 
     private var context: ChannelHandlerContext?
     private var delegate: (any LocalAppConnectionDelegate)?

@@ -89,12 +89,16 @@ struct LocalForwarder: Sendable {
 
     /// The local app's answer head as tunnel header fields (names the tunnel cannot carry are dropped).
     static func fields(_ headers: HTTPHeaders) -> HTTPFields {
-        var fields = HTTPFields()
-        fields.reserveCapacity(headers.count)
+        var list: [HTTPField] = []
+        list.reserveCapacity(headers.count)
         for header in headers {
             guard let name = HTTPField.Name(header.name) else { continue }
-            fields.append(HTTPField(name: name, value: header.value))
+            list.append(HTTPField(name: name, value: header.value))
         }
+        // In one go: `HTTPFields.append` goes through the collection protocol's generic `insert`
+        // for each field.
+        var fields = HTTPFields()
+        fields.append(contentsOf: list)
         return fields
     }
 

@@ -27,8 +27,8 @@ final class HTTPServerTypesCodec: ChannelDuplexHandler, RemovableChannelHandler 
         }
         let method = try HTTPRequest.Method(head.method)
         var authority: String?
-        var fields = HTTPFields()
-        fields.reserveCapacity(head.headers.count)
+        var list: [HTTPField] = []
+        list.reserveCapacity(head.headers.count)
         for (name, value) in head.headers {
             if authority == nil, Self.isHost(name) {
                 authority = value
@@ -36,8 +36,12 @@ final class HTTPServerTypesCodec: ChannelDuplexHandler, RemovableChannelHandler 
             }
             // A name that is not a valid token is left out, as the extras' conversion does.
             guard let fieldName = HTTPField.Name(name) else { continue }
-            fields.append(HTTPField(name: fieldName, value: value))
+            list.append(HTTPField(name: fieldName, value: value))
         }
+        // In one go: `HTTPFields.append` goes through the collection protocol's generic `insert`
+        // for each field.
+        var fields = HTTPFields()
+        fields.append(contentsOf: list)
         return HTTPRequest(method: method, scheme: "http", authority: authority, path: head.uri, headerFields: fields)
     }
 
