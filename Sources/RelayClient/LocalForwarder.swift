@@ -95,10 +95,7 @@ struct LocalForwarder: Sendable {
             guard let name = HTTPField.Name(header.name) else { continue }
             list.append(HTTPField(name: name, value: header.value))
         }
-        // In one go: `HTTPFields.append` goes through the collection protocol's generic `insert`
-        // for each field.
-        var fields = HTTPFields()
-        fields.append(contentsOf: list)
+        let fields = HTTPFields.from(list)
         return fields
     }
 

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import TunnelProtocol
 
 /// NIO's HTTP/1 request parts as HTTP types for Hummingbird and ``WebhookChannelHandler``, and the
 /// answer's parts back: what swift-nio-extras' `HTTP1ToHTTPServerCodec` does, without its cost per
@@ -38,10 +39,7 @@ final class HTTPServerTypesCodec: ChannelDuplexHandler, RemovableChannelHandler 
             guard let fieldName = HTTPField.Name(name) else { continue }
             list.append(HTTPField(name: fieldName, value: value))
         }
-        // In one go: `HTTPFields.append` goes through the collection protocol's generic `insert`
-        // for each field.
-        var fields = HTTPFields()
-        fields.append(contentsOf: list)
+        let fields = HTTPFields.from(list)
         return HTTPRequest(method: method, scheme: "http", authority: authority, path: head.uri, headerFields: fields)
     }
 

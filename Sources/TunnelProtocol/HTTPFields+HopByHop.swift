@@ -22,13 +22,14 @@ extension HTTPFields {
             }
         }
         if dropped == 0 { return self }
-        var result = HTTPFields()
-        result.reserveCapacity(self.count - dropped)
+        var kept: [HTTPField] = []
+        kept.reserveCapacity(self.count - dropped)
         for field in self {
             let name = field.name.canonicalName
             if Self.isHopByHop(name) || (!listed.isEmpty && listed.contains(name)) { continue }
-            result.append(field)
+            kept.append(field)
         }
+        let result = HTTPFields.from(kept)
         return result
     }
 

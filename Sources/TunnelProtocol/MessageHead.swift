@@ -76,16 +76,17 @@ extension ByteBuffer {
 
     fileprivate mutating func readHeaderBlock() throws(TunnelProtocolError) -> HTTPFields {
         guard let count: UInt16 = self.readInteger() else { throw .truncated("header count") }
-        var fields = HTTPFields()
-        fields.reserveCapacity(Int(count))
+        var list: [HTTPField] = []
+        list.reserveCapacity(Int(count))
         for _ in 0..<count {
             let name = try self.readShortString(lengthBytes: 2, what: "header name")
             let value = try self.readShortString(lengthBytes: 2, what: "header value")
             guard let fieldName = HTTPField.Name(name) else { throw .invalidField("header name \(name.debugDescription)") }
             guard HTTPField.isValidValue(value) else { throw .invalidField("value of \(name)") }
-            fields.append(HTTPField(name: fieldName, value: value))
+            list.append(HTTPField(name: fieldName, value: value))
         }
         guard self.readableBytes == 0 else { throw .invalidField("\(self.readableBytes) trailing bytes after headers") }
+        let fields = HTTPFields.from(list)
         return fields
     }
 

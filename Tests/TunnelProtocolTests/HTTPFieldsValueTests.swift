@@ -18,4 +18,16 @@ import TunnelProtocol
             #expect(fields.value(of: name) == fields[name], "\(name)")
         }
     }
+
+    @Test func fieldsFromAListKeepItsOrderAndRepeats() {
+        let list = [
+            HTTPField(name: .contentType, value: "a"), HTTPField(name: HTTPField.Name("X-One")!, value: "1"),
+            HTTPField(name: HTTPField.Name("x-one")!, value: "2"),
+        ]
+        var appended = HTTPFields()
+        for field in list { appended.append(field) }
+        #expect(HTTPFields.from(list) == appended)
+        #expect(Array(HTTPFields.from(list)) == list)
+        #expect(HTTPFields.from([]).isEmpty)
+    }
 }
