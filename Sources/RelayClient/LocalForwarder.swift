@@ -95,8 +95,7 @@ struct LocalForwarder: Sendable {
             guard let name = HTTPField.Name(header.name) else { continue }
             list.append(HTTPField(name: name, value: header.value))
         }
-        let fields = HTTPFields.from(list)
-        return fields
+        return HTTPFields.from(list)
     }
 
     /// ``timeout`` as NIO counts time; `nil` when there is no limit.

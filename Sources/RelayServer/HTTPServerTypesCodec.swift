@@ -39,8 +39,7 @@ final class HTTPServerTypesCodec: ChannelDuplexHandler, RemovableChannelHandler 
             guard let fieldName = HTTPField.Name(name) else { continue }
             list.append(HTTPField(name: fieldName, value: value))
         }
-        let fields = HTTPFields.from(list)
-        return HTTPRequest(method: method, scheme: "http", authority: authority, path: head.uri, headerFields: fields)
+        return HTTPRequest(method: method, scheme: "http", authority: authority, path: head.uri, headerFields: HTTPFields.from(list))
     }
 
     /// Whether `name` is `Host` in any case, compared as bytes.

@@ -29,8 +29,7 @@ extension HTTPFields {
             if Self.isHopByHop(name) || (!listed.isEmpty && listed.contains(name)) { continue }
             kept.append(field)
         }
-        let result = HTTPFields.from(kept)
-        return result
+        return HTTPFields.from(kept)
     }
 
     /// Whether a `Connection` value is just `keep-alive` (any case, spaces around), as nginx, Node and

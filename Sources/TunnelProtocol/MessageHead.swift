@@ -86,8 +86,7 @@ extension ByteBuffer {
             list.append(HTTPField(name: fieldName, value: value))
         }
         guard self.readableBytes == 0 else { throw .invalidField("\(self.readableBytes) trailing bytes after headers") }
-        let fields = HTTPFields.from(list)
-        return fields
+        return HTTPFields.from(list)
     }
 
     fileprivate mutating func writeShortString(_ string: String, lengthBytes: Int, what: String) throws(TunnelProtocolError) {
