@@ -104,7 +104,7 @@ final class LocalAppConnectionPool: @unchecked Sendable {
             connection.close()
             return
         }
-        connection.idleTimer = DeadlineQueue.on(self.eventLoop, for: Self.idleTimeout).schedule(in: Self.idleTimeout) { connection.close() }
+        connection.idleTimer = DeadlineQueue.schedule(in: Self.idleTimeout, on: self.eventLoop) { connection.close() }
         self.idle.append(connection)
     }
 

@@ -175,7 +175,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         )
         if let pool = self.pool {
             if let amount = self.forwarder.timeoutAmount {
-                self.timeout = DeadlineQueue.on(self.eventLoop).schedule(in: amount) { self.timedOut() }
+                self.timeout = DeadlineQueue.schedule(in: amount, on: self.eventLoop) { self.timedOut() }
             }
             // At the end of this loop tick: what else the same WebSocket read brought (a small
             // webhook's DATA with END_STREAM) is here by then, and goes in the same flush.
@@ -210,7 +210,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         // The limit is on the answer's head, as with the async API's `execute(_:timeout:)`: an app
         // that answers in time may stream its body for as long as it likes.
         if let amount = self.forwarder.timeoutAmount {
-            self.timeout = DeadlineQueue.on(self.eventLoop).schedule(in: amount) { self.timedOut() }
+            self.timeout = DeadlineQueue.schedule(in: amount, on: self.eventLoop) { self.timedOut() }
         }
         self.task = self.forwarder.httpClient.execute(
             request: request,

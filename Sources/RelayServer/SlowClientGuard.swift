@@ -75,7 +75,7 @@ final class SlowClientGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func arm(context: ChannelHandlerContext, _ timeout: TimeAmount, answer: Bool) {
         timer?.cancel()
-        timer = DeadlineQueue.on(context.eventLoop, for: timeout).schedule(in: timeout) {
+        timer = DeadlineQueue.schedule(in: timeout, on: context.eventLoop) {
             self.expire(context: context, answer: answer)
         }
     }

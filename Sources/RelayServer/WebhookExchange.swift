@@ -87,7 +87,7 @@ final class WebhookExchange {
             )
         )
         // The timeout covers the wait for the answer's head, as the async path's does.
-        self.timer = DeadlineQueue.on(self.channel.eventLoop).schedule(in: TimeAmount(self.route.configuration.requestTimeout)) {
+        self.timer = DeadlineQueue.schedule(in: TimeAmount(self.route.configuration.requestTimeout), on: self.channel.eventLoop) {
             self.timedOut()
         }
         self.hasBody = hasBody

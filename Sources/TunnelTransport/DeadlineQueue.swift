@@ -7,21 +7,28 @@ public import NIOCore
 /// the loop's queue of scheduled tasks: with 64 webhooks in flight, scheduling and cancelling was
 /// 2.6 % of the client's event loop (docs/performance.md). Here a timeout is one small object in a
 /// queue ordered by deadline, cancelling it only marks it, and the loop holds one timer for the
-/// earliest deadline. Deadlines of one length come in order, so adding and removing are O(1).
+/// earliest deadline. Each loop has a queue per timeout length, so deadlines come in order and
+/// adding and removing are O(1) however many of another length wait (a connection's 10 s head
+/// limit beside its 120 s idle one, say).
 ///
-/// Not thread-safe: use it on its event loop only, through ``on(_:)``.
+/// Not thread-safe: use it on its event loop only, through ``schedule(in:on:_:)``.
 public final class DeadlineQueue {
     private static let queues = PerLoop<Int, DeadlineQueue>()
 
-    /// The queue of `eventLoop`, which must be the calling thread's.
-    public static func on(_ eventLoop: any EventLoop) -> DeadlineQueue {
-        Self.queues.value(on: eventLoop, for: 0) { DeadlineQueue(eventLoop: eventLoop) }
+    /// Runs `action` on `eventLoop` (the calling thread's) after `amount`, unless the returned
+    /// timeout is cancelled first. The timeout goes into the loop's queue for `amount`.
+    public static func schedule(in amount: TimeAmount, on eventLoop: any EventLoop, _ action: @escaping () -> Void) -> Timeout {
+        Self.on(eventLoop, for: amount).schedule(in: amount, action)
     }
 
-    /// The queue of `eventLoop` for timeouts of `length` only, so adding one is always O(1) however
-    /// many of another length wait (a connection's idle and head limits, say).
-    public static func on(_ eventLoop: any EventLoop, for length: TimeAmount) -> DeadlineQueue {
+    /// The queue of `eventLoop` for timeouts of `length`.
+    static func on(_ eventLoop: any EventLoop, for length: TimeAmount) -> DeadlineQueue {
         Self.queues.value(on: eventLoop, for: Int(max(length.nanoseconds, 1))) { DeadlineQueue(eventLoop: eventLoop) }
+    }
+
+    /// A queue of `eventLoop` that takes timeouts of any length, in deadline order (for tests).
+    static func on(_ eventLoop: any EventLoop) -> DeadlineQueue {
+        Self.queues.value(on: eventLoop, for: 0) { DeadlineQueue(eventLoop: eventLoop) }
     }
 
     /// One timeout; ``cancel()`` it when the work ends first.
@@ -58,10 +65,10 @@ public final class DeadlineQueue {
     }
 
     /// Runs `action` on the loop after `amount`, unless the returned timeout is cancelled first.
-    public func schedule(in amount: TimeAmount, _ action: @escaping () -> Void) -> Timeout {
+    func schedule(in amount: TimeAmount, _ action: @escaping () -> Void) -> Timeout {
         self.eventLoop.assertInEventLoop()
         let timeout = Timeout(deadline: self.eventLoop.now + amount, action: action, queue: self)
-        // In order, from the back: with one length of timeout the new one is always the latest.
+        // In order, from the back: in a queue of one length the new one is always the latest.
         var index = self.timeouts.endIndex
         while index > self.timeouts.startIndex, self.timeouts[self.timeouts.index(before: index)].deadline > timeout.deadline {
             index = self.timeouts.index(before: index)
