@@ -23,9 +23,19 @@ struct BodyCapture: Sendable {
 
     /// The `Content-Length` in `headers`, if there is exactly one and it is a number.
     static func declaredLength(_ headers: [HeaderField]) -> Int? {
+        Self.declaredLength(headers, isLength: { $0.isNamed("content-length") }, value: \.value)
+    }
+
+    /// The one rule for every kind of head: the value of the only field `isLength` picks, if it is
+    /// a number of 0 or more; nil for none, several, or anything else.
+    static func declaredLength<Fields: Sequence>(
+        _ fields: Fields,
+        isLength: (Fields.Element) -> Bool,
+        value: (Fields.Element) -> String
+    ) -> Int? {
         var found: Int?
-        for header in headers where header.isNamed("content-length") {
-            guard found == nil, let length = Int(header.value), length >= 0 else { return nil }
+        for field in fields where isLength(field) {
+            guard found == nil, let length = Int(value(field)), length >= 0 else { return nil }
             found = length
         }
         return found

@@ -69,12 +69,7 @@ extension Array: ObservedHeaders where Element == HeaderField {
 extension HTTPFields: ObservedHeaders {
     public var headerFields: [HeaderField] { self.map { HeaderField($0.name.rawName, $0.value) } }
     public var declaredLength: Int? {
-        var found: Int?
-        for field in self where field.name == .contentLength {
-            guard found == nil, let length = Int(field.value), length >= 0 else { return nil }
-            found = length
-        }
-        return found
+        BodyCapture.declaredLength(self, isLength: { $0.name == .contentLength }, value: \.value)
     }
 }
 
@@ -82,12 +77,7 @@ extension HTTPHeaders: ObservedHeaders {
     public var headerFields: [HeaderField] { self.map { HeaderField($0.name, $0.value) } }
     public var declaredLength: Int? {
         // Not `self["Content-Length"]`: that builds an array of the values, for every answer.
-        var found: Int?
-        for (name, value) in self where HeaderField.isNamed(name, "content-length") {
-            guard found == nil, let length = Int(value), length >= 0 else { return nil }
-            found = length
-        }
-        return found
+        BodyCapture.declaredLength(self, isLength: { HeaderField.isNamed($0.name, "content-length") }, value: \.value)
     }
 }
 
