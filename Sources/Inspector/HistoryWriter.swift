@@ -18,8 +18,8 @@ import Synchronization
 /// that keeps every core busy the writer falls behind. What waits stays bounded: at most the
 /// history's count of exchanges started since the last batch wait (one more drops the oldest), and
 /// once twice its byte bound (at most `pendingByteLimit` in all) of ended ones waits, the oldest
-/// waiting are dropped down to what the history's bounds would keep anyway. A dropped webhook whose start was already written is removed with the next batch, so no
-/// row stays "in progress".
+/// waiting are dropped down to what the history's bounds would keep anyway. A dropped webhook
+/// whose start was already written is removed with the next batch, so no row stays "in progress".
 final class HistoryWriter: Sendable {
     private struct State {
         /// Exchanges started since the last batch, oldest first; at most the history's count.
@@ -63,7 +63,8 @@ final class HistoryWriter: Sendable {
     /// than the allocator's per-thread cache takes back, and every later allocation of that size
     /// took its slow path (docs/inspector.md, "Cost").
     func track(_ exchange: CapturedExchange) {
-        let (first, dropped) = self.state.withLock { state -> (Bool, CapturedExchange?) in
+        // The dropped exchange is released when the tuple is taken apart, after the lock.
+        let (first, _) = self.state.withLock { state -> (Bool, CapturedExchange?) in
             guard !state.finished else { return (false, nil) }
             state.started.append(exchange)
             guard state.started.count > max(self.kept.webhooks, 1) else { return (state.started.count == 1, nil) }
@@ -72,8 +73,6 @@ final class HistoryWriter: Sendable {
             state.dropped += 1
             return (false, oldest)
         }
-        // Released here, after the lock.
-        withExtendedLifetime(dropped) {}
         if first { self.wake.yield() }
     }
 

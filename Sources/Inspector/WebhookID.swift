@@ -11,10 +11,6 @@ import Synchronization
 enum WebhookID {
     private static let prefix: UInt64 = UInt64.random(in: .min ... .max)
     private static let counter = Atomic<UInt64>(UInt64.random(in: 0...(1 << 32)))
-    static func next() -> String {
-        Self.string(Self.nextSerial())
-    }
-
     /// A number that stands for the next id: the capture takes it on the event loop and the id's
     /// text is made from it later, by whoever first asks (usually the history's writer).
     static func nextSerial() -> UInt64 {

@@ -119,12 +119,6 @@ final class LocalAppConnection: ChannelDuplexHandler, @unchecked Sendable {
         context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
     }
 
-    func writeEnd() -> EventLoopFuture<Void> {
-        let promise = self.eventLoop.makePromise(of: Void.self)
-        self.writeEnd(promise: promise)
-        return promise.futureResult
-    }
-
     /// The request's end; `promise` (if any) completes when it is written.
     func writeEnd(promise: EventLoopPromise<Void>?) {
         guard let context = self.context else {

@@ -78,11 +78,8 @@ final class LocalAppConnectionPool: @unchecked Sendable {
         return nil
     }
 
-    /// An idle connection (unless `fresh`), else a new one.
-    func connection(fresh: Bool = false) -> EventLoopFuture<LocalAppConnection> {
-        if !fresh, let connection = self.idleConnection() {
-            return self.eventLoop.makeSucceededFuture(connection)
-        }
+    /// A new connection to the app (callers take an ``idleConnection()`` first when they may).
+    func newConnection() -> EventLoopFuture<LocalAppConnection> {
         let connection = LocalAppConnection(eventLoop: self.eventLoop)
         connection.pool = self
         return ClientBootstrap(group: self.eventLoop)

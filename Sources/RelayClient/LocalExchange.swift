@@ -239,7 +239,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
             self.send(on: connection)
             return
         }
-        pool.connection(fresh: fresh).whenComplete { result in
+        pool.newConnection().whenComplete { result in
             switch result {
             case .success(let connection):
                 self.send(on: connection)

@@ -58,7 +58,7 @@ struct LocalAppConnectionTests {
 
     private func sendRequest(_ method: HTTPMethod, on connection: LocalAppConnection, _ channel: EmbeddedChannel) throws -> String {
         connection.writeHead(HTTPRequestHead(version: .http1_1, method: method, uri: "/", headers: ["Host": "app", "Content-Length": "0"]))
-        _ = connection.writeEnd()
+        connection.writeEnd(promise: nil)
         connection.flush()
         var written = ByteBuffer()
         while var chunk = try channel.readOutbound(as: ByteBuffer.self) { written.writeBuffer(&chunk) }
