@@ -35,6 +35,10 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
     private let directoryLock: DataDirectoryLock
     private let logger: Logger
     private var accounting: QueueAccounting
+    /// Whether `accounting` counts every stored webhook; false after a recount that failed, when
+    /// ``claim(channelID:owner:lease:limit:)`` must ask the file, since it skips the channels the
+    /// accounting says hold nothing.
+    private var accountingIsComplete = true
     private var liveIngests: [String: LiveIngest] = [:]
 
     // The connection is used by one operation at a time (an async lock), so a
@@ -187,16 +191,19 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
     // MARK: - Modes
 
     public func setMode(_ mode: OfflineMode, channelID: String) async throws {
-        if try await self.mode(channelID: channelID) == mode { return }
-        let generation = try await exclusively {
-            try await write(
+        // One statement, not a read and then a write: the upsert leaves a row whose mode is already
+        // `mode` untouched and returns only a row it wrote, so an unchanged mode waits for no synced
+        // commit. Every `/new` records its channel's mode (docs/performance.md, "10,000 connects").
+        let generation = try await exclusively { () -> Int? in
+            let written = try await write(
                 "INSERT INTO channels (channel_id, mode, updated_at) VALUES (?, ?, ?) "
-                    + "ON CONFLICT (channel_id) DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at",
+                    + "ON CONFLICT (channel_id) DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at "
+                    + "WHERE channels.mode != excluded.mode RETURNING channel_id",
                 [.text(channelID), .text(mode.rawValue), .integer(Self.milliseconds(Date()))]
             )
-            return openGeneration
+            return written.isEmpty ? nil : openGeneration
         }
-        try await waitUntilCommitted(generation)
+        if let generation { try await waitUntilCommitted(generation) }
     }
 
     public func mode(channelID: String) async throws -> OfflineMode? {
@@ -313,6 +320,10 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
     // MARK: - Delivery
 
     public func claim(channelID: String, owner: String, lease: Duration, limit: Int) async throws -> [QueuedWebhook] {
+        // Nothing stored for the channel, in any state: no statement. Every connecting client wakes its
+        // channel's drain, nearly always with nothing queued, and a query each was a quarter of the
+        // server's CPU while 10,000 clients connected (docs/performance.md, "10,000 connects").
+        if accountingIsComplete, accounting.channels[channelID] == nil { return [] }
         // What is committed but not yet synced is not delivered yet; let it
         // become durable first so that arrival order holds.
         if !unsyncedPending.isEmpty { try await waitUntilCommitted(openGeneration) }
@@ -540,6 +551,7 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
     /// After a rollback: what is on disk, plus what live ingests reserved.
     private func recount() async {
         accounting.removeAll()
+        accountingIsComplete = false
         do {
             let rows = try await read(
                 "SELECT channel_id, count(*) AS n, coalesce(sum(body_length), 0) AS bytes FROM webhooks WHERE state != 'ingesting' GROUP BY channel_id",
@@ -552,6 +564,7 @@ public actor SQLiteOfflineQueueStore: OfflineQueueStore {
                     bytes: Int64(row.column("bytes")?.integer ?? 0)
                 )
             }
+            accountingIsComplete = true
         } catch {
             logger.error("Could not recount the queue", metadata: ["error": "\(error)"])
         }
