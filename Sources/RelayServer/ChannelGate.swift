@@ -61,10 +61,10 @@ struct ChannelGate: Sendable {
     static let notAChannelID = "no such channel: channel ids are UUIDs"
 
     static func bearerToken(_ fields: HTTPFields) -> String? {
-        guard let value = fields[.authorization] else { return nil }
+        guard let value = fields.value(of: .authorization) else { return nil }
         let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return "" }
-        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+        guard parts.count == 2, parts[0].equalsASCIICaseInsensitive("bearer") else { return "" }
+        return String(parts[1].trimmingOptionalWhitespace())
     }
 
     /// Checks the token: a token that is present is checked first. Returns
@@ -155,8 +155,8 @@ struct ChannelGate: Sendable {
                 await offline.clientConnecting(id, mode: mode)
             }
             let offered = request.headerFields[values: .secWebSocketProtocol]
-                .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            let v2 = offered.contains(Self.v2Subprotocol)
+                .flatMap { $0.split(separator: ",").map { $0.trimmingOptionalWhitespace() } }
+            let v2 = offered.contains { $0 == Self.v2Subprotocol }
             var headers = HTTPFields()
             if v2 { headers[.secWebSocketProtocol] = Self.v2Subprotocol }
             let registry = self.registry

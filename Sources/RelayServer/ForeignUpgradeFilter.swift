@@ -28,7 +28,7 @@ final class ForeignUpgradeFilter: ChannelDuplexHandler, RemovableChannelHandler 
     static func isWebSocketUpgrade(_ head: HTTPRequestHead) -> Bool {
         guard head.uri.hasPrefix("/ws/") else { return false }
         return head.headers["upgrade"].contains { value in
-            value.split(separator: ",").contains { Self.trimmed($0).lowercased() == "websocket" }
+            value.split(separator: ",").contains { $0.trimmingOptionalWhitespace().equalsASCIICaseInsensitive("websocket") }
         }
     }
 
@@ -39,7 +39,7 @@ final class ForeignUpgradeFilter: ChannelDuplexHandler, RemovableChannelHandler 
         var connection: [String] = []
         for value in head.headers["connection"] {
             for token in value.split(separator: ",") {
-                let trimmed = Self.trimmed(token)
+                let trimmed = String(token.trimmingOptionalWhitespace())
                 if !trimmed.isEmpty, !Self.upgradeFields.contains(trimmed.lowercased()) { connection.append(trimmed) }
             }
         }
@@ -47,10 +47,6 @@ final class ForeignUpgradeFilter: ChannelDuplexHandler, RemovableChannelHandler 
         for name in Self.upgradeFields { head.headers.remove(name: name) }
         if !connection.isEmpty { head.headers.add(name: "Connection", value: connection.joined(separator: ", ")) }
         return head
-    }
-
-    private static func trimmed(_ token: Substring) -> String {
-        String(token.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

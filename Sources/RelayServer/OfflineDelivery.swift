@@ -365,7 +365,7 @@ extension OfflineDelivery {
     /// The mode a client sent in `X-Webhook-When-Offline`; nil when it sent none.
     static func parseMode(_ fields: HTTPFields) throws(ModeError) -> OfflineMode? {
         guard let value = fields[OfflineQueueHeaders.whenOffline] else { return nil }
-        guard let mode = OfflineMode(rawValue: value.trimmingCharacters(in: .whitespaces).lowercased()) else {
+        guard let mode = OfflineMode(rawValue: value[...].trimmingOptionalWhitespace().lowercased()) else {
             throw ModeError(message: "\(OfflineQueueHeaders.whenOffline.rawName) must be 'queue' or 'reject', got '\(value)'")
         }
         return mode
