@@ -603,7 +603,7 @@ idle_phase() {
   ulimit -Sn "$hard"
   limit=$(ulimit -Sn)
   echo "idle clients: fresh server per point, settle ${IDLE_SETTLE}s, open-file limit $limit$([ "$limit" -ge 25000 ] || echo " (the hard limit here; 25000 was not allowed)")"
-  printf '%-8s | %11s %11s | %10s | %8s | %9s | %s\n' clients "rss0 KiB" "rss KiB" KiB/client "cpu %" "connect s" "still connected / wow_channels_connected"
+  printf '%-8s | %11s %11s | %10s | %8s | %9s | %13s | %s\n' clients "rss0 KiB" "rss KiB" KiB/client "cpu %" "connect s" "harness cpu s" "still connected / wow_channels_connected"
   local n out ok
   field() { echo "$out" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
   for n in $IDLE_CLIENTS; do
@@ -622,8 +622,8 @@ idle_phase() {
     fi
     FIG[idle_${n}_kib]=$(field per_client_kib)
     FIG[idle_${n}_connect]=$(field connect_s)
-    printf '%-8s | %11s %11s | %10s | %8s | %9s | %s / %s\n' "$n" "$(field before_kib)" "$(field after_kib)" \
-      "$(field per_client_kib)" "$(field cpu_pct)" "$(field connect_s)" "$(field connected)" "$(field metric_connected)"
+    printf '%-8s | %11s %11s | %10s | %8s | %9s | %13s | %s / %s\n' "$n" "$(field before_kib)" "$(field after_kib)" \
+      "$(field per_client_kib)" "$(field cpu_pct)" "$(field connect_s)" "$(field harness_cpu_s)" "$(field connected)" "$(field metric_connected)"
     if [ "$ok" = 0 ]; then
       fail "idle clients n=$n: $(field errors) failed to connect, $(field dropped) dropped, $(field unanswered) with unanswered pings"
       grep -E 'error:|dropped:' "$WORK/idle-$n.err" | head -5 >&2 || true
