@@ -53,8 +53,15 @@ public struct RelayServer: Sendable {
             requireToken: self.configuration.auth != nil,
             logger: self.logger
         )
-        let githubClient = Self.makeGitHubHTTPClient()
-        let oauth = self.configuration.auth.map { OAuthFlow(configuration: $0, tokens: self.tokens, httpClient: githubClient) }
+        // Only auth mode talks to GitHub; without it no client is made, and its code is never touched
+        // (part of the server's memory just after start, docs/performance.md).
+        var githubClient: HTTPClient?
+        var oauth: OAuthFlow?
+        if let auth = self.configuration.auth {
+            let client = Self.makeGitHubHTTPClient()
+            githubClient = client
+            oauth = OAuthFlow(configuration: auth, tokens: self.tokens, httpClient: client)
+        }
         if let key = self.configuration.jwtSigningKey, key.utf8.count < TokenAuthority.minimumKeyBytes {
             self.logger.warning(
                 "--jwt-signing-key is \(key.utf8.count) bytes, shorter than the \(TokenAuthority.minimumKeyBytes) HS256 asks for: a short secret is easier to guess; use e.g. `openssl rand -hex 32`"
@@ -147,12 +154,12 @@ public struct RelayServer: Sendable {
             )
             try await group.run()
         } catch {
-            try? await githubClient.shutdown()
+            try? await githubClient?.shutdown()
             try? await cluster?.client.shutdown()
             await offline?.close()
             throw error
         }
-        try? await githubClient.shutdown()
+        try? await githubClient?.shutdown()
         try? await cluster?.client.shutdown()
         await offline?.close()
     }
