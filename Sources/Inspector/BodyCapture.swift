@@ -7,14 +7,31 @@ import NIOCore
 /// "Capture limit"). A body kept whole is not hashed here: its digest is
 /// computed from the stored bytes when someone asks for it, which keeps
 /// SHA-256 off the event loop for nearly every webhook.
+///
+/// Large chunks are not copied as they arrive: while the body fits `limit`, they are held as
+/// they are (the data path holds them too, to resend the request) and copied by ``settle()``,
+/// which the observer calls once the webhook's answer has gone out. The copy of a 64 KiB body
+/// then no longer delays the webhook it captures (docs/inspector.md, "Cost").
 struct BodyCapture: Sendable {
     let limit: Int
     /// The body's declared length (`Content-Length`), when known.
     let expected: Int?
-    private(set) var head = ByteBuffer()
+    private var head = ByteBuffer()
     private(set) var size = 0
     /// Started when the body first passes `limit`, with the kept head.
     private var hasher: SHA256?
+    /// Chunks held without a copy, in order after `head`; all within `limit`.
+    private var held: [ByteBuffer] = []
+    private var heldBytes = 0
+
+    /// Chunks from this size on are held rather than copied at once; a smaller copy costs less
+    /// than holding it.
+    static let holdFrom = 4 * 1024
+    /// At most this many chunks are held; the rest is copied as it comes.
+    static let maxHeld = 16
+
+    /// The bytes kept so far, copied or held.
+    var keptBytes: Int { self.head.readableBytes + self.heldBytes }
 
     init(limit: Int, expected: Int? = nil) {
         self.limit = limit
@@ -42,6 +59,16 @@ struct BodyCapture: Sendable {
     }
 
     mutating func append(_ chunk: ByteBuffer) {
+        let length = chunk.readableBytes
+        if self.hasher == nil, self.size + length <= self.limit, length >= Self.holdFrom || !self.held.isEmpty,
+            self.held.count < Self.maxHeld
+        {
+            self.held.append(chunk)
+            self.heldBytes += length
+            self.size += length
+            return
+        }
+        self.settle()
         if self.size == 0, chunk.readableBytes > 0 {
             // One allocation for what will be kept: grown chunk by chunk, a 64 KiB body was
             // reallocated and copied several times, on the event loop (docs/inspector.md, "Cost").
@@ -62,16 +89,27 @@ struct BodyCapture: Sendable {
         rest.withUnsafeReadableBytes { self.hasher?.update(bufferPointer: $0) }
     }
 
-    var truncated: Bool { self.size > self.head.readableBytes }
+    /// Copies the held chunks into the kept bytes, with one allocation for what will be kept.
+    mutating func settle() {
+        guard !self.held.isEmpty else { return }
+        self.head.reserveCapacity(min(self.limit, max(self.expected ?? 0, self.keptBytes)))
+        for chunk in self.held { self.head.writeImmutableBuffer(chunk) }
+        self.held.removeAll()
+        self.heldBytes = 0
+    }
+
+    var truncated: Bool { self.size > self.keptBytes }
 
     /// The finished body: the kept bytes plus size and, for a truncated body, its hex SHA-256
     /// (empty for a whole body: ``CapturedBody/withDigest()`` computes it from the bytes).
     func finish() -> CapturedBody {
-        CapturedBody(
-            bytes: self.head,
-            size: self.size,
-            sha256: self.hasher.map { Hex.encode($0.finalize()) } ?? "",
-            truncated: self.truncated
+        var settled = self
+        settled.settle()
+        return CapturedBody(
+            bytes: settled.head,
+            size: settled.size,
+            sha256: settled.hasher.map { Hex.encode($0.finalize()) } ?? "",
+            truncated: settled.truncated
         )
     }
 }

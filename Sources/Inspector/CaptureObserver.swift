@@ -88,6 +88,9 @@ final class CapturedExchange: WebhookExchangeObserver {
         let elapsed = ContinuousClock.now - self.started
         let ended = self.state.withLock { state -> (weight: Int, rowWritten: Bool)? in
             guard state.elapsed == nil else { return nil }
+            // The copies `BodyCapture` put off: the data path calls this once the answer is out.
+            state.request.settle()
+            state.response?.settle()
             state.elapsed = elapsed
             state.error = error
             return state.dropped ? nil : (Self.weight(state), state.rowWritten)
@@ -98,7 +101,7 @@ final class CapturedExchange: WebhookExchangeObserver {
     /// Kept bytes, and a flat allowance for the rest: what the exchange weighs against the
     /// writer's bound on what waits in memory.
     private static func weight(_ state: State) -> Int {
-        state.request.head.readableBytes + (state.response?.head.readableBytes ?? 0) + 512
+        state.request.keptBytes + (state.response?.keptBytes ?? 0) + 512
     }
 
     /// The bytes it keeps now (for the writer's cut).

@@ -549,8 +549,8 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
             self.failed(HTTPClientError.cancelled)
             return
         }
-        self.observed?.finished(error: nil)
         self.endAnswer(with: held ?? ByteBuffer())
+        self.observeEnd()
         self.reportOnce()
     }
 
@@ -560,9 +560,17 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
     /// the server could wait on credit for ever: the answer is finished now instead, and the stream
     /// released (the upload's failure that follows is ignored).
     private func answerEndedBeforeUpload(last: ByteBuffer) {
-        self.observed?.finished(error: nil)
         self.endAnswer(with: last)
+        self.observeEnd()
         self.reportOnce()
+    }
+
+    /// Tells the observer the exchange is over after the answer's last frames are flushed (the
+    /// tunnel flushes at the end of the loop's tick): the inspector copies the bodies it held
+    /// then, and that copy no longer delays the answer (docs/inspector.md, "Cost").
+    private func observeEnd() {
+        guard let observed = self.observed else { return }
+        self.eventLoop.execute { observed.finished(error: nil) }
     }
 
     func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {

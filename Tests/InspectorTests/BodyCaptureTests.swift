@@ -70,6 +70,43 @@ import Testing
         #expect(body.sha256 == SHA256.hash(data: whole).map { String(format: "%02x", $0) }.joined())
     }
 
+    /// Large chunks are held and copied later (`settle()`); small ones after a held one are held
+    /// too, to keep the order; past `maxHeld` or the limit, everything is copied. Whatever the mix,
+    /// the kept bytes, size and hash are those of the body.
+    @Test(arguments: [
+        [5_000, 100, 6_000],
+        [100, 5_000, 100, 5_000],
+        [4_096, 4_096, 4_096, 4_096, 4_096],
+        [16_384, 16_384, 16_384, 16_384, 16_384],
+        Array(repeating: 4_096, count: 20),
+        [60_000, 5_000, 100],
+        [100, 70_000],
+    ])
+    func heldChunksKeepTheBodysBytesOrderAndHash(_ sizes: [Int]) {
+        let limit = 65_536
+        var capture = BodyCapture(limit: limit, expected: sizes.reduce(0, +))
+        var whole = [UInt8]()
+        for (index, size) in sizes.enumerated() {
+            let chunk = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ index) }
+            whole += chunk
+            var buffer = ByteBuffer(bytes: chunk)
+            capture.append(buffer)
+            // The data path may go on with its own buffer: the capture's held copy is unaffected.
+            buffer.setInteger(UInt8(0xFF), at: buffer.readerIndex)
+            #expect(capture.size == whole.count)
+            #expect(capture.keptBytes == min(whole.count, limit))
+        }
+        var settled = capture
+        settled.settle()
+        for body in [capture.finish(), settled.finish()] {
+            let complete = body.withDigest()
+            #expect(complete.size == whole.count)
+            #expect(complete.truncated == (whole.count > limit))
+            #expect(Array(complete.bytes.readableBytesView) == Array(whole.prefix(limit)))
+            #expect(complete.sha256 == SHA256.hash(data: whole).map { String(format: "%02x", $0) }.joined())
+        }
+    }
+
     @Test func anEmptyBodyHasTheEmptyHash() {
         #expect(CapturedBody.empty.sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(CapturedBody.empty.size == 0)
