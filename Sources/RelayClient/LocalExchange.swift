@@ -515,7 +515,7 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         self.summary.status = Int(head.status.code)
         self.observed?.responseHead(status: self.summary.status, headers: head.headers)
         self.answer = .streaming(held: nil, paused: nil)
-        let fields = LocalForwarder.fields(head.headers).endToEnd
+        let fields = LocalForwarder.endToEndFields(head.headers)
         self.handler.writeHead(ResponseHead(status: self.summary.status, headerFields: fields), endStream: false, on: self.id)
         if self.head.method != "HEAD", head.status != .noContent, head.status != .notModified {
             self.answerLength = head.headers.first(name: "Content-Length").flatMap(Int.init)

@@ -87,15 +87,16 @@ struct LocalForwarder: Sendable {
         return headers
     }
 
-    /// The local app's answer head as tunnel header fields (names the tunnel cannot carry are dropped).
-    static func fields(_ headers: HTTPHeaders) -> HTTPFields {
+    /// The end-to-end fields of the local app's answer head (names the tunnel cannot carry are
+    /// dropped too), made as `HTTPFields` once.
+    static func endToEndFields(_ headers: HTTPHeaders) -> HTTPFields {
         var list: [HTTPField] = []
         list.reserveCapacity(headers.count)
         for header in headers {
             guard let name = HTTPField.Name(header.name) else { continue }
             list.append(HTTPField(name: name, value: header.value))
         }
-        return HTTPFields.from(list)
+        return HTTPFields.endToEnd(from: list)
     }
 
     /// ``timeout`` as NIO counts time; `nil` when there is no limit.

@@ -11,9 +11,28 @@ extension HTTPFields {
     /// there (string comparisons and a `hasPrefix` per field were 4.5 % of a busy client's CPU,
     /// docs/performance.md).
     public var endToEnd: HTTPFields {
+        let (dropped, listed) = Self.hopByHop(in: self)
+        if dropped == 0 { return self }
+        var kept: [HTTPField] = []
+        kept.reserveCapacity(self.count - dropped)
+        for field in self where !Self.isDropped(field, listed: listed) { kept.append(field) }
+        return HTTPFields.from(kept)
+    }
+
+    /// ``endToEnd`` of the fields `list` would make, without making them first: a head that
+    /// arrives as a list (the local app's answer, read by NIO) is filtered as a list and becomes
+    /// `HTTPFields` once, not twice.
+    public static func endToEnd(from list: [HTTPField]) -> HTTPFields {
+        let (dropped, listed) = Self.hopByHop(in: list)
+        if dropped == 0 { return HTTPFields.from(list) }
+        return HTTPFields.from(list.filter { !Self.isDropped($0, listed: listed) })
+    }
+
+    /// How many of `fields` are hop-by-hop, and the names `Connection` lists.
+    private static func hopByHop(in fields: some Sequence<HTTPField>) -> (dropped: Int, listed: Set<String>) {
         var listed: Set<String> = []
         var dropped = 0
-        for field in self where Self.isHopByHop(field.name.canonicalName) {
+        for field in fields where Self.isHopByHop(field.name.canonicalName) {
             dropped += 1
             if field.name == .connection, !Self.namesNoOtherField(field.value) {
                 for token in field.value.split(separator: ",") {
@@ -21,15 +40,12 @@ extension HTTPFields {
                 }
             }
         }
-        if dropped == 0 { return self }
-        var kept: [HTTPField] = []
-        kept.reserveCapacity(self.count - dropped)
-        for field in self {
-            let name = field.name.canonicalName
-            if Self.isHopByHop(name) || (!listed.isEmpty && listed.contains(name)) { continue }
-            kept.append(field)
-        }
-        return HTTPFields.from(kept)
+        return (dropped, listed)
+    }
+
+    private static func isDropped(_ field: HTTPField, listed: Set<String>) -> Bool {
+        let name = field.name.canonicalName
+        return Self.isHopByHop(name) || (!listed.isEmpty && listed.contains(name))
     }
 
     /// Whether a `Connection` value is just `keep-alive` (any case, spaces around), as nginx, Node and

@@ -64,4 +64,19 @@ extension HopByHopTests {
         // `close` is still a token: a field of that name goes, as RFC 9110 §7.6.1 has it.
         #expect(Self.pairs(Self.fields([("Connection", "close"), ("Close", "x"), ("X", "1")]).endToEnd) == [["X", "1"]])
     }
+
+    @Test(
+        "A list filtered as a list gives the same fields as the fields filtered",
+        arguments: [
+            [("Host", "h"), ("Connection", "keep-alive, X-Private"), ("x-private", "1"), ("X-A", "2"), ("Keep-Alive", "5")],
+            [("X-Private", "early"), ("Connection", "x-private"), ("X-B", "3")],
+            [("Content-Type", "text/plain"), ("Content-Length", "2")],
+            [("Connection", "close"), ("Close", "x"), ("X", "1")],
+            [],
+        ]
+    )
+    func aListFilteredAsAListMatches(_ pairs: [(String, String)]) {
+        let fields = Self.fields(pairs)
+        #expect(Self.pairs(HTTPFields.endToEnd(from: Array(fields))) == Self.pairs(fields.endToEnd))
+    }
 }
