@@ -44,6 +44,14 @@ final class WebhookExchange {
     private var discarding = false
     /// The tunnel's window is full: reads wait for credit.
     private var uploadPaused = false
+    /// Batches of the request handed to the tunnel's loop that it has not taken yet. The window's
+    /// pause comes back over a hop, and until it arrived a fast sender kept this loop reading: with
+    /// the two connections on different loops, 10–15 MiB of a 1 GiB upload waited in tasks for the
+    /// tunnel's loop (docs/performance.md, "Large bodies"). A batch that ends the request is not
+    /// counted: nothing is read after it.
+    private var batchesOut = 0
+    /// Reads wait while this many batches are out.
+    static let maxBatchesOut = 2
     /// Request parts read since the last hop to the tunnel.
     private var outbox: [StreamOwner.Outgoing] = []
     private var bodyBytesIn = 0
@@ -67,7 +75,7 @@ final class WebhookExchange {
     /// waits is seen at once, and what a pipelining sender sends next waits in the handler, which
     /// holds reads only then (each hold and resume is an `epoll_ctl` call: two per webhook, 2.0 of
     /// the server's 6.7 system calls per 1 KiB webhook before, docs/performance.md).
-    var holdsReads: Bool { self.uploadPaused }
+    var holdsReads: Bool { self.uploadPaused || (!self.discarding && self.batchesOut >= Self.maxBatchesOut) }
 
     // MARK: The request (sender → tunnel)
 
@@ -144,13 +152,21 @@ final class WebhookExchange {
         guard !self.outbox.isEmpty else { return }
         let parts = self.outbox
         self.outbox = []
+        let acknowledge = !self.requestComplete
+        if acknowledge { self.batchesOut += 1 }
         let box = self.owner
         let exchange = NIOLoopBound(self, eventLoop: self.channel.eventLoop)
         let httpLoop = self.channel.eventLoop
         self.plan.tunnel.withHandler { tunnel in
             if box.value == nil { box.value = StreamOwner(exchange: exchange, httpLoop: httpLoop, tunnel: tunnel) }
-            box.value?.send(parts)
+            box.value?.send(parts, acknowledge: acknowledge)
         }
+    }
+
+    /// Called from the owner: the tunnel's loop took a batch.
+    fileprivate func batchTaken() {
+        self.batchesOut = max(0, self.batchesOut - 1)
+        self.handler.resumeReading()
     }
 
     /// Called from the owner: the tunnel's window is full (`true`) or has room again (`false`).
@@ -279,10 +295,9 @@ final class WebhookExchange {
     private func discard() {
         self.discarding = true
         self.outbox = []
-        if self.uploadPaused {
-            self.uploadPaused = false
-            self.handler.resumeReading()
-        }
+        self.batchesOut = 0
+        self.uploadPaused = false
+        self.handler.resumeReading()
     }
 
     /// Ends the exchange with `reason`: the stream is reset and the sender gets the error answer (or
@@ -395,9 +410,12 @@ extension WebhookExchange {
             }
         }
 
-        func send(_ parts: [Outgoing]) {
-            guard let tunnel = self.tunnel else { return }
+        /// Sends a batch of the request; with `acknowledge`, tells the exchange once it is taken (with
+        /// a pause, if the window filled, in the same hop).
+        func send(_ parts: [Outgoing], acknowledge: Bool) {
             var mayContinue = true
+            defer { self.taken(mayContinue: mayContinue, acknowledge: acknowledge) }
+            guard let tunnel = self.tunnel else { return }
             var index = parts.startIndex
             while index < parts.endIndex {
                 let part = parts[index]
@@ -422,9 +440,15 @@ extension WebhookExchange {
                     mayContinue = tunnel.writeBody(ByteBuffer(), endStream: true, on: id)
                 }
             }
-            if !mayContinue && !self.paused {
-                self.paused = true
-                self.toExchange { $0.setUploadPaused(true) }
+        }
+
+        private func taken(mayContinue: Bool, acknowledge: Bool) {
+            let pause = !mayContinue && !self.paused
+            if pause { self.paused = true }
+            guard pause || acknowledge else { return }
+            self.toExchange { exchange in
+                if pause { exchange.setUploadPaused(true) }
+                if acknowledge { exchange.batchTaken() }
             }
         }
 

@@ -40,6 +40,7 @@ struct LocalExchangeTests {
                 #expect(reported.summary.status == 201)
                 #expect(reported.summary.bytes == 30_000)
                 #expect(reported.summary.path == "/collect?x=1")
+                await observer.nextFinish()
                 #expect(
                     observer.events == [
                         "started POST /collect?x=1", "requestBody 30000", "responseHead 201", "responseBody 30000", "finished ok",

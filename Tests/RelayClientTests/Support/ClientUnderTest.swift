@@ -85,8 +85,16 @@ enum ClientUnderTest {
 /// The inspector's capture seam, recorded: one line per call, consecutive body chunks summed.
 final class RecordingObserver: WebhookObserver {
     private let lines = Mutex<[String]>([])
+    private let (finishes, finished) = AsyncStream.makeStream(of: Void.self)
 
     var events: [String] { self.lines.withLock { $0 } }
+
+    /// Waits for the next `finished(error:)`: after a normal answer the client calls it in the loop
+    /// task after the answer's flush, so it may come after the answer and the report.
+    func nextFinish() async {
+        var iterator = self.finishes.makeAsyncIterator()
+        _ = await iterator.next()
+    }
 
     func webhookStarted(_ head: ObservedRequestHead) -> any WebhookExchangeObserver {
         self.record("started \(head.method) \(head.path)")
@@ -109,6 +117,9 @@ final class RecordingObserver: WebhookObserver {
         func requestBody(_ chunk: ByteBuffer) { self.observer.record("requestBody", bytes: chunk.readableBytes) }
         func responseHead(status: Int, headers: any ObservedHeaders) { self.observer.record("responseHead \(status)") }
         func responseBody(_ chunk: ByteBuffer) { self.observer.record("responseBody", bytes: chunk.readableBytes) }
-        func finished(error: String?) { self.observer.record("finished \(error ?? "ok")") }
+        func finished(error: String?) {
+            self.observer.record("finished \(error ?? "ok")")
+            self.observer.finished.yield()
+        }
     }
 }
