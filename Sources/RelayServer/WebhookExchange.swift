@@ -47,8 +47,8 @@ final class WebhookExchange {
     /// Batches of the request handed to the tunnel's loop that it has not taken yet. The window's
     /// pause comes back over a hop, and until it arrived a fast sender kept this loop reading: with
     /// the two connections on different loops, 10–15 MiB of a 1 GiB upload waited in tasks for the
-    /// tunnel's loop (docs/performance.md, "Large bodies"). A batch that ends the request is not
-    /// counted: nothing is read after it.
+    /// tunnel's loop (docs/performance.md, "Reads ahead of the window's pause"). A batch that ends
+    /// the request is not counted: nothing is read after it.
     private var batchesOut = 0
     /// Reads wait while this many batches are out.
     static let maxBatchesOut = 2
