@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import TunnelProtocol
 
 /// Serves a request that asks for an upgrade this server does not do as plain HTTP/1.1.
 ///

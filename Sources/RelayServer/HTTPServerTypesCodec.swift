@@ -44,9 +44,7 @@ final class HTTPServerTypesCodec: ChannelDuplexHandler, RemovableChannelHandler 
 
     /// Whether `name` is `Host` in any case, compared as bytes.
     static func isHost(_ name: String) -> Bool {
-        let utf8 = name.utf8
-        guard utf8.count == 4 else { return false }
-        return zip(utf8, "host".utf8).allSatisfy { ($0 | 0x20) == $1 }
+        name.equalsASCIICaseInsensitive("host")
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -112,7 +112,7 @@ final class WebhookExchange {
     private var sendScheduled = false
     /// The sender asked for `Connection: close`: the connection closes once the answer is out.
     private lazy var closeAfterAnswer: Bool = self.head.headerFields[values: .connection].contains {
-        $0.split(separator: ",").contains { $0.filter { $0 != " " && $0 != "\t" }.lowercased() == "close" }
+        $0.split(separator: ",").contains { $0.trimmingOptionalWhitespace().equalsASCIICaseInsensitive("close") }
     }
 
     /// Queues a part for the tunnel. What one read brings goes over in one hop: at

@@ -36,7 +36,7 @@ extension HTTPFields {
             dropped += 1
             if field.name == .connection, !Self.namesNoOtherField(field.value) {
                 for token in field.value.split(separator: ",") {
-                    listed.insert(String(token.filter { $0 != " " && $0 != "\t" }).lowercased())
+                    listed.insert(token.trimmingOptionalWhitespace().lowercased())
                 }
             }
         }
@@ -52,16 +52,7 @@ extension HTTPFields {
     /// Go answer on a kept-alive connection: it names only a field that is dropped anyway, and is read
     /// without building strings.
     static func namesNoOtherField(_ value: String) -> Bool {
-        var bytes = value.utf8[...]
-        while let first = bytes.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { bytes.removeFirst() }
-        while let last = bytes.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { bytes.removeLast() }
-        return Self.equalsIgnoringASCIICase(bytes, "keep-alive")
-    }
-
-    private static func equalsIgnoringASCIICase(_ bytes: Substring.UTF8View, _ lowercased: String) -> Bool {
-        bytes.elementsEqual(lowercased.utf8) { byte, wanted in
-            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == wanted
-        }
+        value[...].trimmingOptionalWhitespace().equalsASCIICaseInsensitive("keep-alive")
     }
 
     /// Whether `name` (lower case, as `canonicalName` is) is one a proxy never forwards: the

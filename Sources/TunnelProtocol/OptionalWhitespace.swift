@@ -5,8 +5,8 @@ extension Substring {
     /// Foundation's `trimmingCharacters(in: .whitespaces)` goes through `NSString` and UTF-16; for
     /// the `Authorization` and `Sec-WebSocket-Protocol` of every connecting client it was 2 % of the
     /// server's CPU (docs/performance.md, "10,000 connects"). Both bytes are ASCII, so the UTF-8
-    /// indices found are scalar boundaries.
-    func trimmingOptionalWhitespace() -> Substring {
+    /// indices found are scalar boundaries. Used wherever the tunnel reads a header's tokens.
+    public func trimmingOptionalWhitespace() -> Substring {
         let utf8 = self.utf8
         var start = utf8.startIndex
         var end = utf8.endIndex
@@ -27,7 +27,7 @@ extension Substring {
 extension StringProtocol {
     /// Whether this equals `lowercase` ignoring ASCII case; `lowercase` must be lowercase ASCII.
     /// Compares bytes, without making a lowercased copy.
-    func equalsASCIICaseInsensitive(_ lowercase: String) -> Bool {
+    public func equalsASCIICaseInsensitive(_ lowercase: String) -> Bool {
         guard self.utf8.count == lowercase.utf8.count else { return false }
         return zip(self.utf8, lowercase.utf8).allSatisfy { byte, expected in
             byte == expected || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == expected)
