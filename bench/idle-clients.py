@@ -57,7 +57,7 @@ from urllib.parse import urlsplit
 
 SUBPROTOCOL = "webhook-over-websocket.v2"
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 CLIENT_PING_PERIOD = 15.0
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -510,21 +510,18 @@ def run(args):
             errors.append(reason)
             self.start_next()
 
-    progress_at = [started + 5]
-
     def progress():
+        if busy_workers == 0:
+            return
         log(f"  {len(clients)}/{args.n} connected after {time.monotonic() - started:.0f}s")
-        progress_at[0] += 5
-        loop.call_at(progress_at[0], progress)
+        loop.call_at(time.monotonic() + 5, progress)
 
-    loop.call_at(progress_at[0], progress)
+    loop.call_at(started + 5, progress)
     busy_workers = args.concurrency
     workers = [Worker() for _ in range(args.concurrency)]
     loop.run_until(lambda: busy_workers == 0)
     connect_s = time.monotonic() - started
     harness_cpu = own_cpu_seconds() - cpu_started
-    loop.timers = [timer for timer in loop.timers if timer[2] is not progress]
-    heapq.heapify(loop.timers)
     for worker in workers:
         if worker.http is not None:
             worker.http.close()

@@ -75,7 +75,7 @@ final class WebhookExchange {
     /// waits is seen at once, and what a pipelining sender sends next waits in the handler, which
     /// holds reads only then (each hold and resume is an `epoll_ctl` call: two per webhook, 2.0 of
     /// the server's 6.7 system calls per 1 KiB webhook before, docs/performance.md).
-    var holdsReads: Bool { self.uploadPaused || (!self.discarding && self.batchesOut >= Self.maxBatchesOut) }
+    var holdsReads: Bool { self.uploadPaused || self.batchesOut >= Self.maxBatchesOut }
 
     // MARK: The request (sender → tunnel)
 
