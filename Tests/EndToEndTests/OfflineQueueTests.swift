@@ -171,7 +171,7 @@ struct OfflineQueueTests {
                 )
                 #expect(abs(date.timeIntervalSinceNow) < 120)
 
-                try await second.process.waitForLine(containing: "queued \(id.prefix(8))")
+                _ = try await second.process.waitForLine(containing: "queued \(id.prefix(8))")
                 try await waitUntil("the delivery is counted") { try await metric(server, "wow_queue_delivered_total") == 1 }
                 try await waitUntil("the queue is empty") { try await metric(server, "wow_queue_depth") == 0 }
                 // Exactly once.
