@@ -113,8 +113,6 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
     /// so it can be sent again (see the retry rule above). `nil` when it was streamed.
     private var resendable: (head: HTTPRequestHead, body: CircularBuffer<ByteBuffer>)?
     private var retried = false
-    /// The credit for a request written in one go went back (a retry must not return it twice).
-    private var credited = false
 
     /// Creates the owner of stream `id` and starts the call to the app. Call on the tunnel's loop,
     /// from the ``TunnelHandler``'s acceptor.
@@ -304,21 +302,15 @@ final class LocalExchange: TunnelStreamDelegate, HTTPClientResponseDelegate, Loc
         }
     }
 
-    /// Writes a whole request in one flush; its credit goes back once it is written.
+    /// Writes a whole request in one flush. No credit goes back for its body: the request has ended
+    /// (its END_STREAM came, or it is a resend of one that had), so the server sends nothing more on
+    /// this stream and the window's credit would be dropped by the state machine unsent. Waiting
+    /// for the write to credit it was a promise and two closures per webhook (docs/performance.md).
     private func write(_ head: HTTPRequestHead, _ body: CircularBuffer<ByteBuffer>, to connection: LocalAppConnection) {
         connection.writeHead(head)
         for chunk in body { connection.writeBody(chunk, promise: nil) }
-        let count = body.reduce(0) { $0 + $1.readableBytes }
-        // Only a body's credit waits for the write.
-        let written = count > 0 ? self.eventLoop.makePromise(of: Void.self) : nil
-        connection.writeEnd(promise: written)
+        connection.writeEnd(promise: nil)
         connection.flush()
-        guard let written else { return }
-        written.futureResult.whenSuccess {
-            guard !self.credited else { return }
-            self.credited = true
-            self.handler.consume(count, on: self.id)
-        }
     }
 
     /// Writes one chunk of a streamed upload; the server gets the credit back once it is written.

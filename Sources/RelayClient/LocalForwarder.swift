@@ -80,7 +80,8 @@ struct LocalForwarder: Sendable {
     /// sets it from the body it actually sends.
     static func headers(_ fields: HTTPFields) -> HTTPHeaders {
         var headers = HTTPHeaders()
-        headers.reserveCapacity(fields.count)
+        // Room for the `Host` and `Content-Length` the exchange adds.
+        headers.reserveCapacity(fields.count + 2)
         for field in fields where field.name != .contentLength {
             headers.add(name: field.name.rawName, value: field.value)
         }

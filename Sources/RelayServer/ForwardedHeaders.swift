@@ -6,20 +6,35 @@ enum ForwardedHeaders {
     /// The request headers the local app sees: end-to-end headers plus
     /// `X-Forwarded-For` (sender address appended to any it sent),
     /// `X-Forwarded-Proto` and `X-Forwarded-Host`.
+    ///
+    /// Built as a list and made `HTTPFields` once: each `append` to `HTTPFields` goes through the
+    /// collection protocol's generic `insert` and regrows its storage (docs/performance.md).
     static func forRequest(_ fields: HTTPFields, senderAddress: String?, scheme: String, host: String?) -> HTTPFields {
-        var result = fields.endToEnd
-        if let senderAddress {
-            if result.contains(Self.forwardedFor) {
-                let previous = result[values: Self.forwardedFor]
-                result[Self.forwardedFor] = nil
-                result.append(HTTPField(name: Self.forwardedFor, value: (previous + [senderAddress]).joined(separator: ", ")))
-            } else {
-                result.append(HTTPField(name: Self.forwardedFor, value: senderAddress))
+        var list: [HTTPField] = []
+        list.reserveCapacity(fields.count + 3)
+        var previousFor: [String] = []
+        var hasProto = false
+        var hasHost = false
+        for field in fields.endToEnd {
+            if senderAddress != nil, field.name == Self.forwardedFor {
+                // Joined with the sender's address at the end, as one field.
+                previousFor.append(field.value)
+                continue
             }
+            if field.name == Self.forwardedProto {
+                hasProto = true
+            } else if field.name == Self.forwardedHost {
+                hasHost = true
+            }
+            list.append(field)
         }
-        if !result.contains(Self.forwardedProto) { result.append(HTTPField(name: Self.forwardedProto, value: scheme)) }
-        if !result.contains(Self.forwardedHost), let host { result.append(HTTPField(name: Self.forwardedHost, value: host)) }
-        return result
+        if let senderAddress {
+            let value = previousFor.isEmpty ? senderAddress : (previousFor + [senderAddress]).joined(separator: ", ")
+            list.append(HTTPField(name: Self.forwardedFor, value: value))
+        }
+        if !hasProto { list.append(HTTPField(name: Self.forwardedProto, value: scheme)) }
+        if !hasHost, let host { list.append(HTTPField(name: Self.forwardedHost, value: host)) }
+        return HTTPFields.from(list)
     }
 
     // Made once: a name built from a string is validated and lower-cased each time (1 % of the

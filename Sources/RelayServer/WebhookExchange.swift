@@ -118,6 +118,8 @@ final class WebhookExchange {
     /// Queues a part for the tunnel. What one read brings goes over in one hop: at
     /// `channelReadComplete`, or at the end of this loop tick for a head replayed outside a read.
     private func enqueue(_ part: StreamOwner.Outgoing) {
+        // A small webhook's batch is head, body and end: room for them at once, not grown twice.
+        if self.outbox.isEmpty { self.outbox.reserveCapacity(3) }
         self.outbox.append(part)
         guard !self.sendScheduled else { return }
         self.sendScheduled = true
@@ -467,7 +469,14 @@ extension WebhookExchange {
                 // A large answer (a download) may come a widened window at a time.
                 self.tunnel?.widenReceiveWindow(on: id, forBodyOf: head.headerFields.value(of: .contentLength).flatMap { Int($0) })
             }
-            self.toExchange { $0.received(part) }
+            guard let exchange = self.exchange else { return }
+            // Not through `toExchange`: its escaping closure is an allocation for every part, also
+            // when both connections share a loop and the part is handed over inline.
+            if self.httpLoop.inEventLoop {
+                exchange.value.received(part)
+            } else {
+                self.httpLoop.execute { exchange.value.received(part) }
+            }
         }
 
         func tunnelStreamDidGainCredit(_ id: UInt32) {

@@ -25,7 +25,10 @@ extension HTTPFields {
     public static func endToEnd(from list: [HTTPField]) -> HTTPFields {
         let (dropped, listed) = Self.hopByHop(in: list)
         if dropped == 0 { return HTTPFields.from(list) }
-        return HTTPFields.from(list.filter { !Self.isDropped($0, listed: listed) })
+        var kept: [HTTPField] = []
+        kept.reserveCapacity(list.count - dropped)
+        for field in list where !Self.isDropped(field, listed: listed) { kept.append(field) }
+        return HTTPFields.from(kept)
     }
 
     /// How many of `fields` are hop-by-hop, and the names `Connection` lists.

@@ -21,9 +21,12 @@ extension HTTPFields {
     ///
     /// `HTTPFields.append`, and `append(contentsOf:)` field by field, go through the collection
     /// protocol's generic `insert` for each field (0.4 % of a side's samples per head built that
-    /// way); `replaceSubrange` at the end adds them all in one.
+    /// way); `replaceSubrange` at the end adds them all in one. The storage is reserved first: the
+    /// fields are appended one by one inside, and growing from empty reallocated it three or four
+    /// times per head (docs/performance.md).
     public static func from(_ list: [HTTPField]) -> HTTPFields {
         var fields = HTTPFields()
+        fields.reserveCapacity(list.count)
         fields.replaceSubrange(0..<0, with: list)
         return fields
     }

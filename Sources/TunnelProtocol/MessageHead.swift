@@ -89,13 +89,15 @@ extension ByteBuffer {
         return HTTPFields.from(list)
     }
 
-    fileprivate mutating func writeShortString(_ string: String, lengthBytes: Int, what: String) throws(TunnelProtocolError) {
+    /// `what` names the field in the error, and is made only then: a name interpolated for every
+    /// header was five string allocations per webhook on the server (docs/performance.md).
+    fileprivate mutating func writeShortString(_ string: String, lengthBytes: Int, what: @autoclosure () -> String) throws(TunnelProtocolError) {
         let count = string.utf8.count
         if lengthBytes == 1 {
-            guard count <= UInt8.max else { throw .fieldTooLong(what) }
+            guard count <= UInt8.max else { throw .fieldTooLong(what()) }
             self.writeInteger(UInt8(count))
         } else {
-            guard count <= UInt16.max else { throw .fieldTooLong(what) }
+            guard count <= UInt16.max else { throw .fieldTooLong(what()) }
             self.writeInteger(UInt16(count))
         }
         self.writeString(string)
