@@ -24,6 +24,8 @@ struct OptionalWhitespaceTests {
         #expect(!"websocke".equalsASCIICaseInsensitive("websocket"))
         #expect(!"webs\u{f6}cket".equalsASCIICaseInsensitive("websocket"))
         #expect(!"WEBSOCKE[".equalsASCIICaseInsensitive("websocke{"))
+        #expect(" Close "[...].trimmingOptionalWhitespace().equalsASCIICaseInsensitive("close"))
+        #expect(!"Clos"[...].equalsASCIICaseInsensitive("close"))
     }
 
     @Test("The bearer token is the value after the scheme, in any case, without the whitespace around it")
