@@ -486,8 +486,14 @@ extension WebhookExchange {
         }
 
         func tunnelStream(_ id: UInt32, didCloseWith reason: StreamResetReason?) {
-            self.toExchange { $0.streamClosed(reason) }
+            guard let exchange = self.exchange else { return }
             self.exchange = nil
+            // Inline on a shared loop without `toExchange`'s closure, as for the answer's parts.
+            if self.httpLoop.inEventLoop {
+                exchange.value.streamClosed(reason)
+            } else {
+                self.httpLoop.execute { exchange.value.streamClosed(reason) }
+            }
         }
     }
 
