@@ -390,13 +390,24 @@ extension WebhookExchange {
             self.tunnel = tunnel
         }
 
-        /// Runs `body` with the exchange on the sender's loop: inline when both share a loop.
-        private func toExchange(_ body: @escaping @Sendable (WebhookExchange) -> Void) {
+        /// What the owner tells the exchange, on the sender's loop.
+        fileprivate enum Message: Sendable {
+            case received(StreamPart)
+            case closed(StreamResetReason?)
+            case openFailed(ErrorAnswer)
+            case taken(pause: Bool, acknowledge: Bool)
+            case resumed
+        }
+
+        /// Gives `message` to the exchange on the sender's loop: inline when both share a loop, else
+        /// in one hop. A value rather than a closure, so the inline case (every part of an answer
+        /// when the connections share a loop) allocates nothing (docs/performance.md).
+        private func toExchange(_ message: Message) {
             guard let exchange = self.exchange else { return }
             if self.httpLoop.inEventLoop {
-                body(exchange.value)
+                exchange.value.handle(message)
             } else {
-                self.httpLoop.execute { body(exchange.value) }
+                self.httpLoop.execute { exchange.value.handle(message) }
             }
         }
 
@@ -407,7 +418,7 @@ extension WebhookExchange {
                 tunnel.writeHead(head, endStream: endStream, on: id)
             } catch {
                 let answer = error.code == .tooManyStreams ? ErrorAnswer.forReset(error) : ErrorAnswer.reconnecting
-                self.toExchange { $0.openFailed(answer) }
+                self.toExchange(.openFailed(answer))
                 self.exchange = nil
             }
         }
@@ -448,10 +459,7 @@ extension WebhookExchange {
             let pause = !mayContinue && !self.paused
             if pause { self.paused = true }
             guard pause || acknowledge else { return }
-            self.toExchange { exchange in
-                if pause { exchange.setUploadPaused(true) }
-                if acknowledge { exchange.batchTaken() }
-            }
+            self.toExchange(.taken(pause: pause, acknowledge: acknowledge))
         }
 
         func consume(_ count: Int) {
@@ -469,31 +477,30 @@ extension WebhookExchange {
                 // A large answer (a download) may come a widened window at a time.
                 self.tunnel?.widenReceiveWindow(on: id, forBodyOf: head.headerFields.value(of: .contentLength).flatMap { Int($0) })
             }
-            guard let exchange = self.exchange else { return }
-            // Not through `toExchange`: its escaping closure is an allocation for every part, also
-            // when both connections share a loop and the part is handed over inline.
-            if self.httpLoop.inEventLoop {
-                exchange.value.received(part)
-            } else {
-                self.httpLoop.execute { exchange.value.received(part) }
-            }
+            self.toExchange(.received(part))
         }
 
         func tunnelStreamDidGainCredit(_ id: UInt32) {
             guard self.paused else { return }
             self.paused = false
-            self.toExchange { $0.setUploadPaused(false) }
+            self.toExchange(.resumed)
         }
 
         func tunnelStream(_ id: UInt32, didCloseWith reason: StreamResetReason?) {
-            guard let exchange = self.exchange else { return }
+            self.toExchange(.closed(reason))
             self.exchange = nil
-            // Inline on a shared loop without `toExchange`'s closure, as for the answer's parts.
-            if self.httpLoop.inEventLoop {
-                exchange.value.streamClosed(reason)
-            } else {
-                self.httpLoop.execute { exchange.value.streamClosed(reason) }
-            }
+        }
+    }
+
+    fileprivate func handle(_ message: StreamOwner.Message) {
+        switch message {
+        case .received(let part): self.received(part)
+        case .closed(let reason): self.streamClosed(reason)
+        case .openFailed(let answer): self.openFailed(answer)
+        case .taken(let pause, let acknowledge):
+            if pause { self.setUploadPaused(true) }
+            if acknowledge { self.batchTaken() }
+        case .resumed: self.setUploadPaused(false)
         }
     }
 

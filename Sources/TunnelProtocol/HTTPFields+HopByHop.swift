@@ -13,10 +13,7 @@ extension HTTPFields {
     public var endToEnd: HTTPFields {
         let (dropped, listed) = Self.hopByHop(in: self)
         if dropped == 0 { return self }
-        var kept: [HTTPField] = []
-        kept.reserveCapacity(self.count - dropped)
-        for field in self where !Self.isDropped(field, listed: listed) { kept.append(field) }
-        return HTTPFields.from(kept)
+        return Self.kept(self, dropped: dropped, listed: listed)
     }
 
     /// ``endToEnd`` of the fields `list` would make, without making them first: a head that
@@ -25,9 +22,14 @@ extension HTTPFields {
     public static func endToEnd(from list: [HTTPField]) -> HTTPFields {
         let (dropped, listed) = Self.hopByHop(in: list)
         if dropped == 0 { return HTTPFields.from(list) }
+        return Self.kept(list, dropped: dropped, listed: listed)
+    }
+
+    /// The fields of `fields` that are not dropped, made `HTTPFields` once, in room reserved for them.
+    private static func kept(_ fields: some Collection<HTTPField>, dropped: Int, listed: Set<String>) -> HTTPFields {
         var kept: [HTTPField] = []
-        kept.reserveCapacity(list.count - dropped)
-        for field in list where !Self.isDropped(field, listed: listed) { kept.append(field) }
+        kept.reserveCapacity(fields.count - dropped)
+        for field in fields where !Self.isDropped(field, listed: listed) { kept.append(field) }
         return HTTPFields.from(kept)
     }
 
