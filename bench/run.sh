@@ -247,9 +247,12 @@ nginx_proxy() { # name port upstream-port
 # Server and client of ours. server_start name [flags...]; client_start name
 # server-port target-url state-dir [flags...] (its channel in ${name}_CHANNEL).
 server_start() {
-  local name=$1
+  local name=$1 data=()
   shift
-  start "$name" "listening" "$BIN" server --host 127.0.0.1 --port 0 --log-level error "$@"
+  # Each server keeps its state in this run's directory: the default one is shared with (and
+  # locked by) any other server of the user's, and would keep every run's channels.
+  if [ "$SERVER_DATA_DIR" = 1 ] && [[ " $* " != *" --data-dir "* ]]; then data=(--data-dir "$WORK/data-$name"); fi
+  start "$name" "listening" "$BIN" server --host 127.0.0.1 --port 0 --log-level error "${data[@]}" "$@"
 }
 client_start() {
   local name=$1 server=$2 target=$3 state=$4 pattern="A tunnel"
@@ -262,6 +265,8 @@ client_start() {
 
 INSPECT=0
 if help_has client --inspect; then INSPECT=1; fi
+SERVER_DATA_DIR=0
+if help_has server --data-dir; then SERVER_DATA_DIR=1; fi
 INSPECT_OFF=()
 [ "$INSPECT" = 0 ] || INSPECT_OFF=(--inspect off)
 
