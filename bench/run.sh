@@ -9,6 +9,8 @@
 #                              binary); fails on any failed request; no speed assertions
 #   bench/run.sh --idle-only   only the idle-clients phase
 #   bench/run.sh --queue-only  only the offline queue's phases
+#   bench/start-rss.sh         (its own script) the server's RSS at start beside the smallest
+#                              servers our stack allows
 #
 # Load points (wrk, 1 KiB and 64 KiB POSTs at c = 1, 16, 64), each against
 #   direct       wrk -> local app
