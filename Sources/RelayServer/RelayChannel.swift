@@ -88,7 +88,7 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
     /// (8 KiB a line, 32 KiB in all with `large_client_header_buffers 4 8k`).
     static let maxHeadBytes = 80 * 1024
 
-    /// What NIO's parser accepts; beyond it, `HeaderOverflowResponder` answers 431 and closes.
+    /// What NIO's parser accepts; beyond it, `HTTPConnectionGuard` answers 431 and closes.
     static var headLimits: NIOHTTPDecoderLimitConfiguration {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderFieldCount = Self.maxHeaderFields
@@ -126,12 +126,8 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                             throw ChannelError.inappropriateOperationForState
                         }
                         // HTTP is over on this connection; the upgrader removed NIO's HTTP handlers.
-                        let responder = try channel.pipeline.syncOperations.handler(type: HeaderOverflowResponder.self)
-                        channel.pipeline.syncOperations.removeHandler(responder, promise: nil)
-                        let guardHandler = try channel.pipeline.syncOperations.handler(type: SlowClientGuard.self)
-                        channel.pipeline.syncOperations.removeHandler(guardHandler, promise: nil)
-                        let filter = try channel.pipeline.syncOperations.handler(type: ForeignUpgradeFilter.self)
-                        channel.pipeline.syncOperations.removeHandler(filter, promise: nil)
+                        let connectionGuard = try channel.pipeline.syncOperations.handler(type: HTTPConnectionGuard.self)
+                        channel.pipeline.syncOperations.removeHandler(connectionGuard, promise: nil)
                         switch accepted {
                         case .tunnel(let install):
                             try install(channel)
@@ -178,9 +174,7 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.decoderConfiguration = Self.headLimits
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             let errorHandler = try channel.pipeline.syncOperations.handler(type: HTTPServerProtocolErrorHandler.self)
-            try channel.pipeline.syncOperations.addHandler(HeaderOverflowResponder(), position: .before(errorHandler))
-            try channel.pipeline.syncOperations.addHandler(SlowClientGuard(), position: .before(errorHandler))
-            try channel.pipeline.syncOperations.addHandler(ForeignUpgradeFilter(), position: .before(errorHandler))
+            try channel.pipeline.syncOperations.addHandler(HTTPConnectionGuard(), position: .before(errorHandler))
             return Value(upgradeResult: result, channel: channel, decision: pending)
         }
     }
