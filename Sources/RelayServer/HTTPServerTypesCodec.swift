@@ -5,9 +5,10 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import TunnelProtocol
 
-/// NIO's HTTP/1 request parts as HTTP types for Hummingbird and ``WebhookChannelHandler``, and the
-/// answer's parts back: what swift-nio-extras' `HTTP1ToHTTPServerCodec` does, without its cost per
-/// request.
+/// NIO's HTTP/1 request parts as HTTP types for Hummingbird, and the answer's parts back: what
+/// swift-nio-extras' `HTTP1ToHTTPServerCodec` does, without its cost per request.
+/// ``WebhookChannelHandler``, ahead of it, converts the heads of the webhooks it takes with
+/// ``request(_:)``.
 ///
 /// That codec parses every request target with Foundation's `URLComponents`, only to find the path
 /// of an absolute-form target (`http://host/path`), and lower-cases every header name to find

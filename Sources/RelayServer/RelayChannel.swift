@@ -146,11 +146,11 @@ struct RelayChannel: ServerChildChannel, HTTPChannelHandler {
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(HTTPServerTypesCodec())
-                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(logger: logger))
                         if let webhookRoute {
                             try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(route: webhookRoute))
                         }
+                        try channel.pipeline.syncOperations.addHandler(HTTPServerTypesCodec())
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)

@@ -1,25 +1,31 @@
 import HTTPTypes
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 import TunnelTransport
 
 /// The `/webhook/...` route for channels whose client is connected to this replica, on the sender's
 /// connection's event loop: no Swift task, the request streamed into the channel's tunnel and the
 /// answer streamed back (docs/architecture.md, "One webhook, end to end").
 ///
-/// It sits in the HTTP pipeline after Hummingbird's connection-state handler and before the
-/// router's channel. A request it does not take — any other path, and a webhook whose channel has
-/// no client here (held, queued, at a peer, the original framing, unknown) — passes through to the
-/// router untouched, where `WebhookForwarder` answers it (see `RelayServer+Routes.swift`).
+/// It sits in the HTTP pipeline right after NIO's HTTP/1 codec and the connection guard, ahead of
+/// the HTTP-types conversion (`HTTPServerTypesCodec`), Hummingbird's connection-state handler and
+/// the router's channel: a webhook it takes crosses two handlers fewer each way, and only its head
+/// is converted. A request it does not take — any other path, and a webhook whose channel has no
+/// client here (held, queued, at a peer, the original framing, unknown) — passes on untouched to
+/// those handlers and the router, where `WebhookForwarder` answers it (see
+/// `RelayServer+Routes.swift`). Because Hummingbird's state handler never sees the webhooks taken
+/// here, a graceful shutdown's `ChannelShouldQuiesceEvent` waits here until the exchange is over.
 ///
 /// While an exchange runs, reads are held for back-pressure (the tunnel's window is full) and while
 /// a pipelined request waits its turn; a sender that sends one request at a time is read throughout.
 final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
         /// Between requests.
@@ -33,7 +39,10 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private let route: WebhookRoute
     private var state = State.idle
     /// Parts of a pipelined request that came while an exchange ran.
-    private var queued: [HTTPRequestPart] = []
+    private var queued: [HTTPServerRequestPart] = []
+    /// A graceful shutdown asked to close the connection while an exchange ran: it goes on to
+    /// Hummingbird's state handler (which closes an idle connection) once the exchange is over.
+    private var quiesceHeld = false
     private var context: ChannelHandlerContext?
     /// A `read` held while reading is paused.
     private var readHeld = false
@@ -41,6 +50,9 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// The sender's IP address as text (`X-Forwarded-For`), formatted once per connection rather than
     /// once per webhook (`inet_ntop` and a new string each time).
+    /// What a webhook's path starts with (`WebhookRoute` decides the rest).
+    private static let webhookPrefix = "/webhook/".utf8
+
     private(set) lazy var senderAddress: String? = self.context?.channel.remoteAddress?.ipAddress
 
     init(route: WebhookRoute) {
@@ -60,15 +72,20 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.receive(self.unwrapInboundIn(data), context: context)
     }
 
-    private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch self.state {
         case .idle:
-            guard case .head(let head) = part else {
+            guard case .head(let nioHead) = part else {
                 // Parts of a request that was already answered and ended: the router's to drop.
                 context.fireChannelRead(self.wrapInboundOut(part))
                 return
             }
-            guard let plan = self.route.plan(for: head) else {
+            // Only a path under /webhook/ can be ours: everything else goes on unconverted. A head
+            // that does not convert goes on too, and the HTTP-types codec reports its error.
+            guard nioHead.uri.utf8.starts(with: Self.webhookPrefix),
+                let head = try? HTTPServerTypesCodec.request(nioHead),
+                let plan = self.route.plan(for: head)
+            else {
                 self.state = .passing(requestDone: false, responseDone: false)
                 context.fireChannelRead(self.wrapInboundOut(part))
                 return
@@ -89,7 +106,11 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 // A pipelined request: it waits until this answer is out.
                 self.queued.append(part)
             } else {
-                exchange.requestPart(part)
+                switch part {
+                case .head: break  // never: the request's head started the exchange
+                case .body(let buffer): exchange.requestPart(.body(buffer))
+                case .end(let trailers): exchange.requestPart(.end(trailers.map { HTTPFields($0, splitCookie: false) }))
+                }
             }
         }
     }
@@ -135,6 +156,10 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             exchange.senderLeft()
             self.state = .idle
             context.close(promise: nil)
+            return
+        }
+        if event is ChannelShouldQuiesceEvent, case .exchanging = self.state {
+            self.quiesceHeld = true
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -183,7 +208,13 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        context.write(self.wrapOutboundOut(part), promise: promise)
+        let nioPart: HTTPServerResponsePart =
+            switch part {
+            case .head(let response): .head(HTTPResponseHead(response))
+            case .body(let buffer): .body(.byteBuffer(buffer))
+            case .end(let trailers): .end(trailers.map(HTTPHeaders.init))
+            }
+        context.write(self.wrapOutboundOut(nioPart), promise: promise)
     }
 
     func flush() {
@@ -202,6 +233,10 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     func exchangeEnded() {
         self.state = .idle
         guard let context = self.context else { return }
+        if self.quiesceHeld {
+            self.quiesceHeld = false
+            context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
         let queued = self.queued
         self.queued = []
         for part in queued { self.receive(part, context: context) }

@@ -2,7 +2,9 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 import NIOWebSocket
 import Testing
 import TunnelProtocol
@@ -39,7 +41,9 @@ struct WebhookChannelHandlerTests {
                 settings: .init(pingInterval: nil, masksFrames: false)
             )
             try self.tunnel.pipeline.syncOperations.addHandler(tunnelHandler)
+            // As in `RelayChannel`: NIO's HTTP/1 parts in, the router's side behind the HTTP-types codec.
             try self.http.pipeline.syncOperations.addHandler(WebhookChannelHandler(route: route))
+            try self.http.pipeline.syncOperations.addHandler(HTTPServerTypesCodec())
             try self.http.connect(to: SocketAddress(ipAddress: "192.0.2.7", port: 4321)).wait()
             try self.tunnel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             self.registry.setLive(
@@ -69,17 +73,33 @@ struct WebhookChannelHandlerTests {
             self.loop.run()
         }
 
-        /// What the sender got.
+        /// What the sender got, as HTTP types.
         func answer() throws -> [HTTPResponsePart] {
             self.loop.run()
             var parts: [HTTPResponsePart] = []
-            while let part = try self.http.readOutbound(as: HTTPResponsePart.self) { parts.append(part) }
+            while let part = try self.http.readOutbound(as: HTTPServerResponsePart.self) {
+                switch part {
+                case .head(let head): parts.append(.head(try HTTPResponse(head)))
+                case .body(.byteBuffer(let buffer)): parts.append(.body(buffer))
+                case .body(let data): Issue.record("a body that is not a buffer: \(data)")
+                case .end(let trailers): parts.append(.end(trailers.map { HTTPFields($0, splitCookie: false) }))
+                }
+            }
             return parts
         }
 
-        /// Parts that arrive in one read, as NIO's HTTP decoder hands them over.
+        /// Parts that arrive in one read, as NIO's HTTP decoder hands them over (written here as
+        /// HTTP types for brevity).
         func send(_ parts: HTTPRequestPart...) throws {
-            for part in parts { self.http.pipeline.fireChannelRead(part) }
+            for part in parts {
+                let nioPart: HTTPServerRequestPart =
+                    switch part {
+                    case .head(let request): .head(try HTTPRequestHead(request))
+                    case .body(let buffer): .body(buffer)
+                    case .end(let trailers): .end(trailers.map(HTTPHeaders.init))
+                    }
+                self.http.pipeline.fireChannelRead(nioPart)
+            }
             self.http.pipeline.fireChannelReadComplete()
             self.loop.run()
         }
@@ -124,6 +144,33 @@ struct WebhookChannelHandlerTests {
         }
         #expect(response.status.code == 201 && response.headerFields[.contentType] == "text/plain")
         #expect(String(buffer: body) == "ok")
+    }
+
+    /// Records the user events that reach the router's side (Hummingbird's state handler there
+    /// closes an idle connection on `ChannelShouldQuiesceEvent`).
+    final class EventRecorder: ChannelInboundHandler {
+        typealias InboundIn = HTTPRequestPart
+        var quiesced = 0
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is ChannelShouldQuiesceEvent { self.quiesced += 1 }
+        }
+    }
+
+    @Test("A graceful shutdown during an exchange reaches the router's side only once the answer is out")
+    func quiesceWaitsForTheExchange() throws {
+        let harness = try Harness()
+        let recorder = EventRecorder()
+        try harness.http.pipeline.syncOperations.addHandler(recorder)
+        try harness.send(Self.post("/webhook/\(Self.channelID)/x", length: 0), .end(nil))
+        let id = try #require(try harness.sentFrames().first).streamID
+        harness.http.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(recorder.quiesced == 0)
+        try harness.clientSends(try Self.responseHead(id, status: 204, endStream: true))
+        #expect(try harness.answer().count == 2)
+        #expect(recorder.quiesced == 1)
+        // Between requests it goes on at once.
+        harness.http.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(recorder.quiesced == 2)
     }
 
     @Test("A request for a channel with no tunnel here passes through to the router untouched")
