@@ -48,11 +48,11 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var readHeld = false
     private var inRead = false
 
-    /// The sender's IP address as text (`X-Forwarded-For`), formatted once per connection rather than
-    /// once per webhook (`inet_ntop` and a new string each time).
     /// What a webhook's path starts with (`WebhookRoute` decides the rest).
     private static let webhookPrefix = "/webhook/".utf8
 
+    /// The sender's IP address as text (`X-Forwarded-For`), formatted once per connection rather than
+    /// once per webhook (`inet_ntop` and a new string each time).
     private(set) lazy var senderAddress: String? = self.context?.channel.remoteAddress?.ipAddress
 
     init(route: WebhookRoute) {
@@ -186,6 +186,11 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         context.read()
     }
 
+    private var isExchanging: Bool {
+        if case .exchanging = self.state { return true }
+        return false
+    }
+
     /// Reads wait while the exchange's window is full, and while a pipelined request's parts wait
     /// their turn (so a sender cannot queue more than one read's worth here).
     private var holdsReads: Bool {
@@ -233,13 +238,15 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     func exchangeEnded() {
         self.state = .idle
         guard let context = self.context else { return }
-        if self.quiesceHeld {
-            self.quiesceHeld = false
-            context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-        }
         let queued = self.queued
         self.queued = []
         for part in queued { self.receive(part, context: context) }
+        // A held shutdown goes on after a pipelined request was handed on (Hummingbird's state
+        // handler then answers it before closing), or waits again if that request is a webhook too.
+        if self.quiesceHeld, !self.isExchanging {
+            self.quiesceHeld = false
+            context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
         // Parts replayed outside a read end with a read-complete of their own: the router's channel
         // hands what it buffered to Hummingbird only then, and no further read may come while the
         // sender waits for this request's answer.

@@ -146,13 +146,17 @@ struct WebhookChannelHandlerTests {
         #expect(String(buffer: body) == "ok")
     }
 
-    /// Records the user events that reach the router's side (Hummingbird's state handler there
-    /// closes an idle connection on `ChannelShouldQuiesceEvent`).
+    /// Records what reaches the router's side, in order: request parts, and the shutdown event
+    /// (Hummingbird's state handler there closes a connection with no request in progress on it).
     final class EventRecorder: ChannelInboundHandler {
         typealias InboundIn = HTTPRequestPart
-        var quiesced = 0
+        var log: [String] = []
+        var quiesced: Int { self.log.filter { $0 == "quiesce" }.count }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if case .head(let head) = self.unwrapInboundIn(data) { self.log.append(head.path ?? "?") }
+        }
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if event is ChannelShouldQuiesceEvent { self.quiesced += 1 }
+            if event is ChannelShouldQuiesceEvent { self.log.append("quiesce") }
         }
     }
 
@@ -171,6 +175,20 @@ struct WebhookChannelHandlerTests {
         // Between requests it goes on at once.
         harness.http.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         #expect(recorder.quiesced == 2)
+    }
+
+    @Test("A shutdown held during an exchange goes on after a pipelined request, so that request is still answered")
+    func quiesceFollowsAPipelinedRequest() throws {
+        let harness = try Harness()
+        let recorder = EventRecorder()
+        try harness.http.pipeline.syncOperations.addHandler(recorder)
+        try harness.send(Self.post("/webhook/\(Self.channelID)/", length: 0), .end(nil), Self.post("/healthz", length: 0), .end(nil))
+        let id = try #require(try harness.sentFrames().first).streamID
+        harness.http.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(recorder.log.isEmpty)
+        try harness.clientSends(try Self.responseHead(id, status: 200, endStream: true))
+        _ = try harness.answer()
+        #expect(recorder.log == ["/healthz", "quiesce"])
     }
 
     @Test("A request for a channel with no tunnel here passes through to the router untouched")
