@@ -12,7 +12,10 @@ import TunnelProtocol
 ///
 /// Live webhooks run as a ``LocalExchange`` each, on the tunnel's event loop; inspector replays are
 /// rare and use the async API here (``replay(_:)``).
-struct LocalForwarder: Sendable {
+///
+/// A class, not a struct: every exchange keeps it, and a copy per webhook cost a retain and a
+/// release for each of its strings and references (docs/performance.md).
+final class LocalForwarder: Sendable {
     let httpClient: HTTPClient
     /// The target URL split into its origin and base path.
     let origin: String

@@ -11,12 +11,24 @@ import TunnelTransport
 /// holds a v2 tunnel on this replica, a declared length within the limit, and no `Upgrade`. The rest
 /// — waiting for a client, queueing, a peer's channel, the original framing, 404 and 413 — is
 /// `WebhookForwarder`'s, behind the router, so each rule lives in one place.
-struct WebhookRoute: Sendable {
+///
+/// A class, not a struct: every exchange keeps it, and copying the server's whole configuration
+/// into each one cost a retain and a release for each of its strings and references per webhook
+/// (docs/performance.md).
+final class WebhookRoute: Sendable {
     let registry: ChannelRegistry
     let configuration: RelayServerConfiguration
     let metrics: RelayMetrics
     let drain: ShutdownDrain
     let logger: Logger
+
+    init(registry: ChannelRegistry, configuration: RelayServerConfiguration, metrics: RelayMetrics, drain: ShutdownDrain, logger: Logger) {
+        self.registry = registry
+        self.configuration = configuration
+        self.metrics = metrics
+        self.drain = drain
+        self.logger = logger
+    }
 
     /// What the exchange needs from the decision.
     struct Plan {
