@@ -95,7 +95,7 @@ struct FaultTests {
 
                 var request = HTTPClientRequest(url: first.webhookURL + "/slow-sink")
                 request.method = .POST
-                request.body = .stream(GeneratedBody(size: 50 * 1024 * 1024), length: .known(50 * 1024 * 1024))
+                request.body = .stream(GeneratedBody(size: 50 * 1024 * 1024), length: .known(Int64(50 * 1024 * 1024)))
                 async let upload = try? Sender.client.execute(request, timeout: .seconds(60))
                 _ = await arrivals.next()
                 first.process.signal(SIGKILL)
