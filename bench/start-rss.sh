@@ -64,7 +64,13 @@ done > "$WORK/rows"
 
 echo "server RSS just after start, median of $ROUNDS (MiB; Foundation = libFoundation*, lib_FoundationICU)"
 printf '%-18s %8s %11s %14s\n' binary RSS Foundation "/ hummingbird"
-for name in nio-hello hummingbird-hello stack-hello ours; do
-  awk -v n="$name" '$1 == n {print $2, $3}' "$WORK/rows" | sort -n | awk -v n="$name" -v h="$(awk '$1 == "hummingbird-hello" {print $2}' "$WORK/rows" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')" \
-    '{r[NR] = $1; f[NR] = $2} END {m = int((NR + 1) / 2); printf "%-18s %8.1f %11.1f %14.2f\n", n, r[m] / 1024, f[m] / 1024, r[m] / h}'
-done
+# Rows sorted by name, then RSS: each binary's median row is its middle one.
+sort -k1,1 -k2,2n "$WORK/rows" | awk -v m="$(((ROUNDS + 1) / 2))" '
+  { i = ++seen[$1]; rss[$1, i] = $2; foundation[$1, i] = $3 }
+  END {
+    n = split("nio-hello hummingbird-hello stack-hello ours", names, " ")
+    for (k = 1; k <= n; k++) {
+      x = names[k]
+      printf "%-18s %8.1f %11.1f %14.2f\n", x, rss[x, m] / 1024, foundation[x, m] / 1024, rss[x, m] / rss["hummingbird-hello", m]
+    }
+  }'
