@@ -158,7 +158,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.close(promise: nil)
             return
         }
-        if event is ChannelShouldQuiesceEvent, case .exchanging = self.state {
+        if event is ChannelShouldQuiesceEvent, self.isExchanging {
             self.quiesceHeld = true
             return
         }
